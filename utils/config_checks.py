@@ -1,0 +1,79 @@
+"""Checks of flags and agent settings, run before anything is compiled.
+
+Each problem becomes one `UserError` sentence, so a typo costs a second, not a traceback
+after minutes of JIT compilation.
+"""
+
+import difflib
+
+from agents.base import AGGREGATIONS
+from utils.errors import UserError
+
+
+def closest(name, choices):
+    close = difflib.get_close_matches(name, list(choices), n=3, cutoff=0.5)
+    return f' Did you mean {", ".join(close)}?' if close else ''
+
+
+def check_agent_name(name, known):
+    if name not in known:
+        raise UserError(f'Unknown agent {name!r}.{closest(name, known)} Known agents: {", ".join(sorted(known))}.')
+
+
+def check_config(config):
+    """Impossible agent settings (shared and agent-specific keys alike)."""
+    problems = []
+
+    def need(ok, message):
+        if not ok:
+            problems.append(message)
+
+    need(config.batch_size >= 1, f'batch_size must be at least 1 (got {config.batch_size}).')
+    need(config.lr > 0, f'lr must be positive (got {config.lr}).')
+    need(0 < config.discount <= 1, f'discount must lie in (0, 1] (got {config.discount}).')
+    need(0 < config.tau <= 1, f'tau must lie in (0, 1] (got {config.tau}).')
+    need(config.critic_num_candidates >= 1, f'critic_num_candidates must be at least 1 (got {config.critic_num_candidates}).')
+    for key in ('actor_hidden_dims', 'value_hidden_dims'):
+        dims = tuple(config[key])
+        need(len(dims) > 0 and all(isinstance(d, int) and d > 0 for d in dims),
+             f'{key} must be a non-empty tuple of positive sizes (got {dims}).')
+    for key in ('q_agg', 'critic_selection_q_agg', 'actor_q_agg'):
+        if key in config:
+            need(config[key] in AGGREGATIONS,
+                 f'{key} must be one of {AGGREGATIONS} (got {config[key]!r}).{closest(str(config[key]), AGGREGATIONS)}')
+    if 'num_candidates' in config:
+        need(config.num_candidates >= 1, f'num_candidates (K) must be at least 1 (got {config.num_candidates}).')
+        need(config.bc_coef >= 0 and config.q_coef >= 0, 'bc_coef and q_coef must not be negative.')
+        need(config.best_of_n_candidates >= 1, 'best_of_n_candidates must be at least 1.')
+        need(1 <= config.density_keep <= config.best_of_n_candidates,
+             'density_keep must lie between 1 and best_of_n_candidates.')
+    if 'flow_steps' in config:
+        need(config.flow_steps >= 1, f'flow_steps must be at least 1 (got {config.flow_steps}).')
+        need(config.alpha >= 0, f'alpha must not be negative (got {config.alpha}).')
+    if problems:
+        raise UserError('Invalid agent settings:\n  ' + '\n  '.join(problems))
+
+
+def check_run_flags(flags):
+    """Impossible run lengths and intervals."""
+    problems = []
+    if flags.offline_steps < 0:
+        problems.append(f'--offline_steps must not be negative (got {flags.offline_steps}).')
+    if flags.log_interval < 1:
+        problems.append(f'--log_interval must be at least 1 (got {flags.log_interval}).')
+    for name in ('eval_interval', 'save_interval', 'eval_episodes', 'video_episodes'):
+        if getattr(flags, name) < 0:
+            problems.append(f'--{name} must not be negative (got {getattr(flags, name)}).')
+    if flags.num_seeds < 1:
+        problems.append(f'--num_seeds must be at least 1 (got {flags.num_seeds}).')
+    if flags.eval_workers < 1:
+        problems.append(f'--eval_workers must be at least 1 (got {flags.eval_workers}).')
+    if flags.updates_per_call < 1:
+        problems.append(f'--updates_per_call must be at least 1 (got {flags.updates_per_call}).')
+    else:
+        for name in ('offline_steps', 'log_interval', 'eval_interval', 'save_interval'):
+            value = getattr(flags, name)
+            if value > 0 and value % flags.updates_per_call:
+                problems.append(f'--{name}={value} is not a multiple of --updates_per_call={flags.updates_per_call}.')
+    if problems:
+        raise UserError('Invalid flags:\n  ' + '\n  '.join(problems))
