@@ -5,6 +5,7 @@ only in the latent prior and the actor loss, which subclasses provide through
 `sample_latents` and `actor_loss`.
 """
 
+import functools
 from typing import Any
 
 import flax
@@ -47,6 +48,13 @@ def base_config():
             normalize_q_loss=True,
         )
     )
+
+
+@functools.lru_cache(maxsize=None)
+def adam(learning_rate):
+    """One optimiser object per learning rate: agents of different seeds then share their static
+    fields, so they can be stacked into one pytree and trained together under `vmap`."""
+    return optax.adam(learning_rate=learning_rate)
 
 
 class OneStepActorCritic(flax.struct.PyTreeNode):
@@ -140,6 +148,6 @@ class OneStepActorCritic(flax.struct.PyTreeNode):
         params = network_def.init(init_rng, **{name: args for name, (_, args) in modules.items()})['params']
         params = dict(params)
         params['modules_target_critic'] = params['modules_critic']
-        network = TrainState.create(network_def, params, optax.adam(learning_rate=config['lr']))
+        network = TrainState.create(network_def, params, adam(config['lr']))
         frozen = flax.core.FrozenDict(**config.to_dict(), action_dim=action_dim)
         return cls(rng=rng, network=network, config=frozen)

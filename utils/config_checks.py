@@ -5,6 +5,7 @@ after minutes of JIT compilation.
 """
 
 import difflib
+import os
 
 from agents.base import AGGREGATIONS
 from utils.errors import UserError
@@ -18,6 +19,23 @@ def closest(name, choices):
 def check_agent_name(name, known):
     if name not in known:
         raise UserError(f'Unknown agent {name!r}.{closest(name, known)} Known agents: {", ".join(sorted(known))}.')
+
+
+def check_agent_keys(config_file, keys):
+    """Every `--agent.KEY` names a setting of the agent's config file."""
+    import importlib.util
+
+    if not os.path.exists(config_file):
+        raise UserError(f'Agent config file {config_file} does not exist.')
+    spec = importlib.util.spec_from_file_location('agent_config', config_file)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    known = module.get_config().keys()
+    unknown = sorted(set(keys) - set(known))
+    if unknown:
+        hints = ' '.join(f'{key!r}:{closest(key, known) or " no close match."}' for key in unknown)
+        raise UserError(f'Unknown agent setting(s) {", ".join(unknown)}. {hints}\n'
+                        f'Settings of {os.path.basename(config_file)}: {", ".join(sorted(known))}.')
 
 
 def check_config(config):

@@ -24,6 +24,11 @@ class ModuleDict(nn.Module):
 
     modules: dict
 
+    def __hash__(self):
+        # Equal-by-value and hashable, so the definitions of different seeds' agents compare
+        # equal (they can be stacked for vmap) and the jit cache keys on their content.
+        return hash(tuple(sorted(self.modules.items())))
+
     @nn.compact
     def __call__(self, *args, name=None, **kwargs):
         if name is None:
@@ -38,7 +43,7 @@ class TrainState(flax.struct.PyTreeNode):
     """Parameters, optimiser state and step count of a `ModuleDict`."""
 
     step: int
-    apply_fn: Any = nonpytree_field()
+    model_def: Any = nonpytree_field()
     tx: Any = nonpytree_field()
     params: Any
     opt_state: Any
@@ -46,11 +51,11 @@ class TrainState(flax.struct.PyTreeNode):
     @classmethod
     def create(cls, model_def, params, tx):
         # An int32 array from the start, so the first update traces the same types as later ones.
-        return cls(step=jnp.asarray(1, jnp.int32), apply_fn=model_def.apply, tx=tx, params=params, opt_state=tx.init(params))
+        return cls(step=jnp.asarray(1, jnp.int32), model_def=model_def, tx=tx, params=params, opt_state=tx.init(params))
 
     def __call__(self, *args, params=None, name=None, **kwargs):
         params = self.params if params is None else params
-        return self.apply_fn({'params': params}, *args, name=name, **kwargs)
+        return self.model_def.apply({'params': params}, *args, name=name, **kwargs)
 
     def select(self, name):
         """Returns a function calling module `name`, with `params=` to override the parameters."""

@@ -1,0 +1,54 @@
+"""OGBench single-task names: short forms, full forms, and the known families.
+
+`cube-double-play` -> `cube-double-play-singletask-v0`;
+`cube-double-play-task3` -> `cube-double-play-singletask-task3-v0`; full names pass through.
+"""
+
+import difflib
+import re
+
+from utils.errors import UserError
+
+_DATASET_TYPES = {
+    **{f'pointmaze-{m}': ('navigate', 'stitch') for m in ('medium', 'large', 'giant', 'teleport')},
+    **{f'antmaze-{m}': ('navigate', 'stitch', 'explore') for m in ('medium', 'large', 'giant', 'teleport')},
+    **{f'humanoidmaze-{m}': ('navigate', 'stitch') for m in ('medium', 'large', 'giant')},
+    **{f'antsoccer-{m}': ('navigate', 'stitch') for m in ('arena', 'medium')},
+    **{f'cube-{m}': ('play', 'noisy') for m in ('single', 'double', 'triple', 'quadruple')},
+    'scene': ('play', 'noisy'),
+    **{f'puzzle-{m}': ('play', 'noisy') for m in ('3x3', '4x4', '4x5', '4x6')},
+}
+
+# Dataset families such as 'cube-double-play' (environment + dataset type).
+FAMILIES = tuple(f'{env}-{kind}' for env, kinds in _DATASET_TYPES.items() for kind in kinds)
+LOCOMOTION_PREFIXES = ('pointmaze', 'antmaze', 'humanoidmaze', 'antsoccer')
+
+_NAME = re.compile(r'^(?P<family>.+?)(?:-singletask)?(?:-task(?P<task>\d+))?(?:-v0)?$')
+
+
+def parse_ogbench_name(name):
+    """(family, task or None) of an OGBench single-task name, short or full; None if not OGBench."""
+    match = _NAME.match(name)
+    if match is None or match.group('family') not in FAMILIES:
+        return None
+    task = match.group('task')
+    if task is not None and not 1 <= int(task) <= 5:
+        raise UserError(f'{name!r}: OGBench single-task environments have tasks 1 to 5.')
+    return match.group('family'), (int(task) if task else None)
+
+
+def full_name(family, task):
+    """The single-task environment name OGBench expects."""
+    return f'{family}-singletask-v0' if task is None else f'{family}-singletask-task{task}-v0'
+
+
+def unknown_name_error(name, other_names=()):
+    """A UserError for an unknown environment, with the closest names and the families."""
+    candidates = list(FAMILIES) + list(other_names)
+    close = difflib.get_close_matches(name, candidates, n=3, cutoff=0.5)
+    hint = f' Did you mean {", ".join(close)}?' if close else ''
+    return UserError(
+        f'Unknown environment {name!r}.{hint}\n'
+        f'OGBench families (append -taskN for task N of 5): {", ".join(FAMILIES)}.\n'
+        f'D4RL names: {", ".join(other_names)}.'
+    )
