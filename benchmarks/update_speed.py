@@ -6,6 +6,7 @@ Modes (comma-separated `--modes`):
               fused device loop with N = 1, 10, 100 updates per call.
   seeds       1 seed vs `--num_seeds` vmapped seeds (aggregate updates/s).
   end_to_end  wall time of 5,000 updates plus one 10-episode evaluation on cube-single.
+  eval        a 20-episode cube-single evaluation in-process vs with 2 worker processes.
 Rounds alternate the agents and the median is reported, so background load hits all alike.
 The last printed line is one JSON object with every figure; `--write_results` also writes
 benchmarks/results/<device>.md.
@@ -171,6 +172,33 @@ def measure_end_to_end(agent_names):
     return results
 
 
+def measure_eval(agent_names):
+    """Seconds for a 20-episode evaluation, serial vs 2 warm workers (paper-size DROL policy)."""
+    from envs.env_utils import make_env
+    from utils.eval_pool import EvalPool
+    from utils.evaluation import run_episodes
+
+    name = agent_names[0]
+    env = make_env('cube-single-play')
+    observations = np.zeros((1, env.observation_space.shape[0]), np.float32)
+    actions = np.zeros((1, env.action_space.shape[0]), np.float32)
+    agent = AGENTS[name].create(0, observations, actions, make_config(name))
+    run_episodes(agent, env, 1, 0)  # Compile.
+    start = time.perf_counter()
+    run_episodes(agent, env, 20, 0)
+    serial = time.perf_counter() - start
+    pool = EvalPool(2, 'cube-single-play', 'post', name, make_config(name), observations, actions)
+    try:
+        pool.run_episodes(agent, 2, 0)  # Start and compile in the workers.
+        start = time.perf_counter()
+        pool.run_episodes(agent, 20, 0)
+        parallel = time.perf_counter() - start
+    finally:
+        pool.close()
+    return {'eval_20_episodes_1_worker_s': serial, 'eval_20_episodes_2_workers_s': parallel,
+            'eval_2_worker_speedup': serial / parallel}
+
+
 def main(_):
     agent_names = FLAGS.agents.split(',')
     dataset = synthetic_dataset()
@@ -180,7 +208,8 @@ def main(_):
     measures = {'update': lambda: measure_update(agent_names, dataset),
                 'loop': lambda: measure_loop(agent_names, dataset),
                 'seeds': lambda: measure_seeds(agent_names, dataset),
-                'end_to_end': lambda: measure_end_to_end(agent_names)}
+                'end_to_end': lambda: measure_end_to_end(agent_names),
+                'eval': lambda: measure_eval(agent_names)}
     for mode in FLAGS.modes.split(','):
         figures = measures[mode]()
         for key, value in figures.items():

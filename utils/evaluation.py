@@ -17,6 +17,12 @@ def final_info_stats(info):
     return stats
 
 
+@jax.jit
+def act(agent, observation, episode_key, step):
+    """The policy's action at `step` of an episode, in one dispatch (key folding included)."""
+    return agent.sample_actions(observation, seed=jax.random.fold_in(episode_key, step))
+
+
 def run_episodes(agent, env, num_episodes, seed, first_episode=0, render=False):
     """Runs episodes `first_episode ..` with policy keys and env seeds derived from `seed`.
 
@@ -29,7 +35,7 @@ def run_episodes(agent, env, num_episodes, seed, first_episode=0, render=False):
         observation, info = env.reset(seed=seed * 100_003 + episode)
         total_return, length, done, frames = 0.0, 0, False, []
         while not done:
-            action = agent.sample_actions(observation, seed=jax.random.fold_in(episode_key, length))
+            action = act(agent, observation, episode_key, length)
             observation, reward, terminated, truncated, info = env.step(np.asarray(action))
             total_return += float(reward)
             length += 1

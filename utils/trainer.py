@@ -131,6 +131,13 @@ def run(flags, explicit_keys=frozenset()):
                 if (flags.save_interval and step % flags.save_interval == 0) or step == flags.offline_steps:
                     for i, d in enumerate(run_dirs):
                         save_checkpoint(d, step, unstack_seed(stacked, i), unstack_seed(stacked_keys, i))
+        if flags.eval_interval and flags.eval_episodes and step > start_step:
+            for i, seed in enumerate(seeds):
+                final = eval_logs[i].rows[-1]
+                summary = ', '.join(f'{k.split("/", 1)[1]} {float(v):.3f}' for k, v in final.items()
+                                    if k in ('evaluation/success', 'evaluation/normalized_return'))
+                print(f'Final evaluation (step {step}, seed {seed}, {flags.eval_episodes} episodes): '
+                      f'{summary or "return " + str(final["evaluation/episode.return"])}. Logs: {run_dirs[i]}')
     finally:
         evaluator.close()
         for wandb_run in wandb_runs:

@@ -1,0 +1,130 @@
+"""Expands a benchmark suite into exact main.py commands, prints them or runs them locally.
+
+  python -m scripts.sweep --suite=ogbench-default --agents=drol,fql --seeds=0-7 --print
+  python -m scripts.sweep --suite=ogbench-default --seeds=0-2 --run --parallel=2 -- --offline_steps=100000
+
+Each command names the paper settings explicitly (the same values `--preset=paper` would
+apply), so a printed line is complete on its own for a cluster scheduler's job array. Runs
+live in <sweep_dir>/runs/<agent>_<env>_sd<seed>/; a run whose final evaluation is already
+logged is skipped, and an unfinished one resumes from its checkpoint.
+"""
+
+import csv
+import json
+import os
+import shlex
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+
+from absl import app, flags
+
+from envs.d4rl_utils import ADROIT_ENV_NAMES, ANTMAZE_ENV_NAMES
+from utils.errors import UserError
+from utils.presets import OGBENCH, preset_overrides
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+SUITES = {
+    'ogbench-default': [f'{family}' for family in OGBENCH],
+    'ogbench-all': [f'{family}-task{task}' for family in OGBENCH for task in range(1, 6)],
+    'd4rl-antmaze': list(ANTMAZE_ENV_NAMES),
+    'd4rl-adroit': list(ADROIT_ENV_NAMES),
+}
+D4RL_STEPS = 500_000  # The spec's D4RL budget; OGBench uses main.py's default of 1M.
+
+FLAGS = flags.FLAGS
+flags.DEFINE_enum('suite', 'ogbench-default', list(SUITES), 'Which environments.')
+flags.DEFINE_string('agents', 'drol,fql', 'Comma-separated agents.')
+flags.DEFINE_string('seeds', '0-7', "Seeds: '0-7', '0,3,5' or '2'.")
+flags.DEFINE_string('sweep_dir', None, 'Folder of the sweep (default exp/sweeps/<suite>).')
+flags.DEFINE_string('preset', 'paper', "Preset written into the commands: 'paper' or 'drol_star'.")
+flags.DEFINE_bool('print', False, 'Print one command per line.')
+flags.DEFINE_bool('run', False, 'Run the commands here.')
+flags.DEFINE_integer('parallel', 1, 'Commands run at once with --run.')
+
+
+def parse_seeds(text):
+    seeds = []
+    try:
+        for part in text.split(','):
+            if '-' in part:
+                low, high = part.split('-')
+                seeds.extend(range(int(low), int(high) + 1))
+            else:
+                seeds.append(int(part))
+    except ValueError as error:
+        raise UserError(f"--seeds={text!r}: use a range like 0-7 or a list like 0,3,5.") from error
+    return seeds
+
+
+def expand(suite, agents, seeds, sweep_dir, preset='paper', extra=()):
+    """One (run_dir, command list) per environment, agent and seed."""
+    if suite not in SUITES:
+        raise UserError(f'Unknown suite {suite!r}; choose one of {", ".join(SUITES)}.')
+    runs = []
+    for env_name in SUITES[suite]:
+        lookup = env_name if suite.startswith('d4rl') else env_name.split('-task')[0]
+        for agent in agents:
+            if agent not in ('drol', 'fql'):
+                raise UserError(f'Unknown agent {agent!r} in --agents; use drol and/or fql.')
+            for seed in seeds:
+                command = ['python', 'main.py', f'--agent={agent}', f'--env_name={env_name}', f'--seed={seed}',
+                           f'--save_dir={sweep_dir}', '--run_group=runs', f'--preset={preset}']
+                if suite.startswith('d4rl'):
+                    command.append(f'--offline_steps={D4RL_STEPS}')
+                command += [f'--agent.{k}={v}' for k, v in sorted(preset_overrides(preset, agent, lookup).items())]
+                command += list(extra)
+                runs.append((os.path.join(sweep_dir, 'runs', f'{agent}_{env_name}_sd{seed}'), command))
+    return runs
+
+
+def is_finished(run_dir):
+    """Whether the run's eval.csv already holds the evaluation at its final step."""
+    try:
+        with open(os.path.join(run_dir, 'flags.json')) as f:
+            final_step = json.load(f)['offline_steps']
+        with open(os.path.join(run_dir, 'eval.csv'), newline='') as f:
+            rows = list(csv.DictReader(f))
+    except (OSError, ValueError, KeyError):
+        return False
+    return bool(rows) and int(float(rows[-1]['step'])) >= final_step
+
+
+def run_all(runs, parallel):
+    todo = [(d, c) for d, c in runs if not is_finished(d)]
+    print(f'{len(runs) - len(todo)} of {len(runs)} runs already finished; running {len(todo)}, {parallel} at a time.')
+
+    def launch(item):
+        run_dir, command = item
+        os.makedirs(run_dir, exist_ok=True)
+        with open(os.path.join(run_dir, 'stdout.log'), 'a') as log:
+            code = subprocess.call([sys.executable, *command[1:]], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+        print(f'[{"ok" if code == 0 else f"exit {code}"}] {shlex.join(command)}', flush=True)
+        return code
+
+    with ThreadPoolExecutor(max_workers=parallel) as pool:
+        codes = list(pool.map(launch, todo))
+    failed = sum(code != 0 for code in codes)
+    if failed:
+        raise UserError(f'{failed} of {len(todo)} runs failed; see stdout.log in their run directories.')
+
+
+def main(argv):
+    try:
+        if FLAGS.print == FLAGS.run:
+            raise UserError('Give exactly one of --print and --run.')
+        sweep_dir = FLAGS.sweep_dir or os.path.join('exp', 'sweeps', FLAGS.suite)
+        runs = expand(FLAGS.suite, FLAGS.agents.split(','), parse_seeds(FLAGS.seeds), sweep_dir, FLAGS.preset,
+                      argv[1:])
+        if FLAGS.print:
+            print('\n'.join(shlex.join(command) for _, command in runs))
+        else:
+            run_all(runs, FLAGS.parallel)
+    except UserError as error:
+        print(f'error: {error}', file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == '__main__':
+    app.run(main)
