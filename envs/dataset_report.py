@@ -1,0 +1,89 @@
+"""Summarise an OGBench manipulation dataset: size, reward levels per single task, action statistics.
+
+Why: a generated (or downloaded) file can look fine and still be useless for single-task
+offline RL, e.g. when the goal of a task is never reached; the share of transitions at each
+reward level, as ogbench relabels them for every task, shows that before hours of training.
+
+    python -m envs.dataset_report ~/.ogbench/data/cube-double-play-v0.npz
+"""
+
+import os
+import sys
+
+import gymnasium
+import numpy as np
+from absl import app, flags
+
+import ogbench
+from envs.dataset_files import check_ogbench_file
+from envs.generate_dataset import dataset_type_of, family_of
+from ogbench.relabel_utils import relabel_dataset
+from utils.errors import UserError
+
+# Every OGBench manipulation family defines single tasks 1 to 5.
+TASK_IDS = (1, 2, 3, 4, 5)
+
+
+def _dataset_name(path: str, env_name: str | None) -> tuple[str, str]:
+    """(family, dataset type) from `env_name`, else from the file name '<family>-<type>-v0[-val].npz'."""
+    name = env_name or os.path.basename(path)
+    dataset_type = dataset_type_of(name)
+    if dataset_type is None:
+        raise UserError(
+            f"Cannot tell the dataset type ('play' or 'noisy') from '{name}'; "
+            f'pass --env_name, e.g. --env_name=cube-double-play.'
+        )
+    return family_of(name), dataset_type
+
+
+def _reward_shares(rewards: np.ndarray) -> str:
+    levels, counts = np.unique(rewards, return_counts=True)
+    return '  '.join(f'{level:g}: {100 * count / len(rewards):6.2f}% ({count})' for level, count in zip(levels, counts))
+
+
+def report(path: str, env_name: str | None = None) -> str:
+    """The summary of the dataset file at `path` as text; UserError for files ogbench could not use."""
+    family, dataset_type = _dataset_name(path, env_name)
+    envs = {task: gymnasium.make(f'{family}-singletask-task{task}-v0') for task in TASK_IDS}
+    check_ogbench_file(path, env=envs[TASK_IDS[0]], env_name=family)
+    rows = np.load(path)['terminals']
+    # The transitions ogbench trains on: the last observation of each episode has no successor.
+    dataset = ogbench.load_dataset(path, add_info=True)
+    actions = dataset['actions']
+
+    lines = [
+        f'{path}: {family} {dataset_type}',
+        f'rows {len(rows)}, episodes {int(rows.sum())}, transitions {len(actions)}',
+        'share of transitions at each reward level (0 = task solved):',
+    ]
+    for task, env in envs.items():
+        relabelled = {key: dataset[key] for key in ('qpos', 'button_states') if key in dataset}
+        relabel_dataset(f'{family}-singletask-task{task}-v0', env, relabelled)
+        task_name = env.unwrapped.cur_task_info['task_name']
+        lines.append(f'  {task_name:24s} {_reward_shares(relabelled["rewards"])}')
+    lines.append('actions per dimension:      mean      std      min      max')
+    for dim in range(actions.shape[1]):
+        column = actions[:, dim]
+        lines.append(
+            f'  {dim:<22d} {column.mean():8.3f} {column.std():8.3f} {column.min():8.3f} {column.max():8.3f}'
+        )
+    return '\n'.join(lines)
+
+
+def _define_flags():
+    flags.DEFINE_string('env_name', None, "Dataset name when the file name does not tell it, e.g. 'cube-double-play'.")
+
+
+def _main(argv):
+    try:
+        if len(argv) != 2:
+            raise UserError('Usage: python -m envs.dataset_report PATH [--env_name=<family>-<type>]')
+        print(report(argv[1], flags.FLAGS.env_name))
+    except UserError as error:
+        print(f'error: {error}', file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == '__main__':
+    _define_flags()
+    app.run(_main)
