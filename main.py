@@ -7,11 +7,17 @@ rerunning the same command continues from the latest checkpoint there.
 """
 
 import sys
+import warnings
 
-from absl import app, flags
+from absl import app, flags, logging
 from ml_collections import config_flags
 
 from agents import CONFIG_FILES
+
+# Known-harmless noise from the simulators on headless machines; real warnings still show.
+warnings.filterwarnings('ignore', message='.*precision lowered by casting.*')
+warnings.filterwarnings('ignore', module='glfw')
+logging.set_verbosity(logging.WARNING)
 
 FLAGS = flags.FLAGS
 

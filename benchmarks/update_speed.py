@@ -101,7 +101,7 @@ def fused_runner(agent_name, dataset, updates_per_call, num_seeds=1):
     data = to_device(dataset)
     agents = stack_seeds([create(agent_name, dataset, seed) for seed in range(num_seeds)])
     state = {'agents': agents, 'keys': stack_seeds([data_key(s) for s in range(num_seeds)])}
-    train_fn = make_train_fn(FLAGS.batch_size, updates_per_call)
+    train_fn = make_train_fn(FLAGS.batch_size, updates_per_call, num_seeds)
     calls = max(1, FLAGS.updates // updates_per_call)
 
     def run_once():

@@ -15,12 +15,12 @@ import urllib.error
 import numpy as np
 
 from envs import d4rl_utils
+from envs.d4rl_utils import ACTION_CLIP
 from envs.dataset_files import check_ogbench_file
 from envs.generate_dataset import GENERATABLE_FAMILIES, generate_dataset
 from envs.ogbench_names import LOCOMOTION_PREFIXES, full_name, parse_ogbench_name, unknown_name_error
 from utils.errors import UserError
 
-ACTION_CLIP = 1 - 1e-5
 DOWNLOAD_TIMEOUT_S = 60
 
 

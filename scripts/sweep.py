@@ -36,6 +36,7 @@ D4RL_STEPS = 500_000  # The spec's D4RL budget; OGBench uses main.py's default o
 FLAGS = flags.FLAGS
 flags.DEFINE_enum('suite', 'ogbench-default', list(SUITES), 'Which environments.')
 flags.DEFINE_string('agents', 'drol,fql', 'Comma-separated agents.')
+flags.DEFINE_string('envs', None, 'Comma-separated subset of the suite (default: all of it).')
 flags.DEFINE_string('seeds', '0-7', "Seeds: '0-7', '0,3,5' or '2'.")
 flags.DEFINE_string('sweep_dir', None, 'Folder of the sweep (default exp/sweeps/<suite>).')
 flags.DEFINE_string('preset', 'paper', "Preset written into the commands: 'paper' or 'drol_star'.")
@@ -58,12 +59,15 @@ def parse_seeds(text):
     return seeds
 
 
-def expand(suite, agents, seeds, sweep_dir, preset='paper', extra=()):
-    """One (run_dir, command list) per environment, agent and seed."""
+def expand(suite, agents, seeds, sweep_dir, preset='paper', extra=(), envs=None):
+    """One (run_dir, command list) per environment, agent and seed (`envs` narrows the suite)."""
     if suite not in SUITES:
         raise UserError(f'Unknown suite {suite!r}; choose one of {", ".join(SUITES)}.')
+    unknown = sorted(set(envs or ()) - set(SUITES[suite]))
+    if unknown:
+        raise UserError(f'{", ".join(unknown)} not in suite {suite}: {", ".join(SUITES[suite])}.')
     runs = []
-    for env_name in SUITES[suite]:
+    for env_name in envs or SUITES[suite]:
         lookup = env_name if suite.startswith('d4rl') else env_name.split('-task')[0]
         for agent in agents:
             if agent not in ('drol', 'fql'):
@@ -115,8 +119,9 @@ def main(argv):
         if FLAGS.print == FLAGS.run:
             raise UserError('Give exactly one of --print and --run.')
         sweep_dir = FLAGS.sweep_dir or os.path.join('exp', 'sweeps', FLAGS.suite)
+        envs = FLAGS.envs.split(',') if FLAGS.envs else None
         runs = expand(FLAGS.suite, FLAGS.agents.split(','), parse_seeds(FLAGS.seeds), sweep_dir, FLAGS.preset,
-                      argv[1:])
+                      argv[1:], envs)
         if FLAGS.print:
             print('\n'.join(shlex.join(command) for _, command in runs))
         else:

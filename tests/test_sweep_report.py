@@ -32,6 +32,13 @@ def test_commands_carry_the_paper_settings():
     assert '--agent.bc_coef=10.0' in door and '--offline_steps=500000' in door and '--agent.q_agg=min' in door
 
 
+def test_envs_narrow_the_suite():
+    runs = expand('ogbench-default', ['drol', 'fql'], [0, 1, 2], 'sweep', envs=['cube-single-play'])
+    assert len(runs) == 6 and all('cube-single-play' in run_dir for run_dir, _ in runs)
+    with pytest.raises(UserError, match='not in suite'):
+        expand('ogbench-default', ['drol'], [0], 'sweep', envs=['cube-single-play-task9'])
+
+
 def test_bad_seed_text_is_a_clear_error():
     with pytest.raises(UserError, match='--seeds'):
         parse_seeds('zero-7')

@@ -35,7 +35,7 @@ def test_fused_updates_equal_single_updates(agent_name):
         single_key, batch_key = jax.random.split(single_key)
         single, _ = single.update(sample_batch(data, batch_key, 16))
 
-    fused, fused_key, info, _ = make_train_fn(16, 5)(stack_seeds([agent]), stack_seeds([key]), data)
+    fused, fused_key, info, _ = make_train_fn(16, 5, num_seeds=1)(stack_seeds([agent]), stack_seeds([key]), data)
     assert_trees_close(unstack_seed(fused, 0).network.params, single.network.params)
     np.testing.assert_array_equal(unstack_seed(fused_key, 0), single_key)
     assert not np.allclose(jax.tree_util.tree_leaves(single.network.params)[0],
@@ -47,14 +47,15 @@ def test_vmapped_seed_matches_single_seed_run(agent_name):
     data = dataset()
     seeds = [3, 4, 5]
     agents = [tiny_agent(agent_name, random_batch(), seed=s) for s in seeds]
-    train_fn = make_train_fn(16, 3)
+    train_fn = make_train_fn(16, 3, num_seeds=3)
     stacked, keys = stack_seeds(agents), stack_seeds([data_key(s) for s in seeds])
     for _ in range(2):
         stacked, keys, _, _ = train_fn(stacked, keys, data)
 
+    single_fn = make_train_fn(16, 3, num_seeds=1)
     alone, alone_key = stack_seeds([agents[1]]), stack_seeds([data_key(seeds[1])])
     for _ in range(2):
-        alone, alone_key, _, _ = train_fn(alone, alone_key, data)
+        alone, alone_key, _, _ = single_fn(alone, alone_key, data)
     assert_trees_close(unstack_seed(stacked, 1).network.params, unstack_seed(alone, 0).network.params)
     first, second = (unstack_seed(stacked, i).network.params['modules_actor'] for i in (0, 1))
     assert not np.allclose(jax.tree_util.tree_leaves(first)[0], jax.tree_util.tree_leaves(second)[0])
@@ -69,7 +70,7 @@ from utils.training import data_key, make_train_fn, shard_seeds, stack_seeds
 data = to_device(random_batch(batch_size=200, seed=9))
 agents = stack_seeds([tiny_agent('drol', random_batch(), seed=s) for s in range(4)])
 keys = stack_seeds([data_key(s) for s in range(4)])
-train_fn = make_train_fn(16, 3)
+train_fn = make_train_fn(16, 3, num_seeds=4)
 plain, _, _, _ = train_fn(agents, keys, data)
 sharded_agents, sharded_keys = shard_seeds(agents, 4), shard_seeds(keys, 4)
 assert len(sharded_agents.network.params['modules_actor']['MLP_0']['Dense_0']['kernel'].sharding.device_set) == 2

@@ -7,6 +7,7 @@ runs, so the results mean exactly what the serial loop's mean.
 """
 
 import multiprocessing
+import os
 
 import flax.serialization
 import jax
@@ -16,8 +17,17 @@ from utils.evaluation import run_episodes
 _WORKER = {}
 
 
+def inference_params(agent):
+    """What acting needs: the actor, and the critic only for DROL's best-of-N. Optimiser state,
+    target critic and flow field (most of the agent's bytes) stay behind."""
+    names = ('modules_actor', 'modules_critic') if agent.config.get('best_of_n') else ('modules_actor',)
+    return {name: agent.network.params[name] for name in names}
+
+
 def _init_worker(env_name, success_timing, agent_name, config, ex_observations, ex_actions):
-    # Workers act on the CPU: a policy forward pass is small, and the accelerator stays with training.
+    # Workers act on the CPU, one thread each: a policy forward pass is small, the workers
+    # already fill the cores, and the accelerator stays with training.
+    os.environ['XLA_FLAGS'] = os.environ.get('XLA_FLAGS', '') + ' --xla_cpu_multi_thread_eigen=false'
     jax.config.update('jax_platforms', 'cpu')
     from agents import AGENTS
     from envs.env_utils import make_env
@@ -27,7 +37,9 @@ def _init_worker(env_name, success_timing, agent_name, config, ex_observations, 
 
 
 def _run_slice(payload, seed, first_episode, num_episodes):
-    agent = flax.serialization.from_bytes(_WORKER['template'], payload)
+    template = _WORKER['template']
+    params = {**template.network.params, **flax.serialization.from_bytes(inference_params(template), payload)}
+    agent = template.replace(network=template.network.replace(params=params))
     episodes, _ = run_episodes(agent, _WORKER['env'], num_episodes, seed, first_episode=first_episode)
     return episodes
 
@@ -44,7 +56,7 @@ class EvalPool:
 
     def run_episodes(self, agent, num_episodes, seed):
         """Per-episode stats of `num_episodes` episodes, in episode order."""
-        payload = flax.serialization.to_bytes(jax.device_get(agent))
+        payload = flax.serialization.to_bytes(jax.device_get(inference_params(agent)))
         base, extra = divmod(num_episodes, self.workers)
         jobs, first = [], 0
         for worker in range(self.workers):

@@ -55,7 +55,7 @@ def run(flags, explicit_keys=frozenset()):
         gen_workers=min(2, os.cpu_count() or 1))
     check_dataset_matches_env(train_data, env, provenance.get('path') or flags.env_name)
     for seed, run_dir in zip(seeds, run_dirs):
-        record = {key: getattr(flags, key) for key in flags if key != 'agent'}
+        record = {flag.name: flag.value for flag in flags.get_key_flags_for_module(sys.argv[0]) if flag.name != 'agent'}
         write_json(os.path.join(run_dir, 'flags.json'),
                    {**record, 'seed': seed, 'agent': config.to_dict(), 'preset_applied': applied})
         write_json(os.path.join(run_dir, 'dataset.json'), provenance)
@@ -90,7 +90,7 @@ def run(flags, explicit_keys=frozenset()):
     stacked_keys = shard_seeds(stack_seeds(keys), len(seeds))
     data = to_device(train_data)
     val_device = to_device(val_data) if val_data is not None else None
-    train_fn = make_train_fn(config.batch_size, flags.updates_per_call)
+    train_fn = make_train_fn(config.batch_size, flags.updates_per_call, len(seeds))
     val_fn = jax.jit(jax.vmap(validation_info, in_axes=(0, None, None, 0)), static_argnums=(2,))
 
     step, last_log_time, last_log_step = start_step, time.time(), start_step

@@ -6,6 +6,8 @@ axis of the agent). With several devices, `shard_seeds` spreads the seed axis ov
 and the same jitted call then runs data-parallel across seeds.
 """
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -19,8 +21,11 @@ def data_key(seed):
     return jax.random.fold_in(jax.random.PRNGKey(seed), 0x5EED)
 
 
-def make_train_fn(batch_size, num_updates):
+def make_train_fn(batch_size, num_updates, num_seeds):
     """(agents, data_keys, data) -> (agents, data_keys, last_info, nonfinite) for stacked seeds.
+
+    With `num_seeds=1` the seed axis is dropped inside the jitted call instead of vmapped:
+    XLA on CPU runs the plain matrix products of one seed faster than size-1 batched ones.
 
     `nonfinite` maps each metric to whether it was NaN or inf at any of the fused steps,
     and 'params' to whether any parameter is; the caller's divergence guard reads it.
@@ -40,9 +45,16 @@ def make_train_fn(batch_size, num_updates):
         last_info = jax.tree_util.tree_map(lambda x: x[-1], infos)
         return agent, key, last_info, nonfinite
 
+    if num_seeds == 1:
+        def train_seeds(agents, keys, data):
+            squeeze = functools.partial(jax.tree_util.tree_map, lambda x: x[0])
+            expand = functools.partial(jax.tree_util.tree_map, lambda x: x[None])
+            return expand(train_chunk(squeeze(agents), squeeze(keys), data))
+    else:
+        train_seeds = jax.vmap(train_chunk, in_axes=(0, 0, None))
     # Donating the old agent lets accelerators update it in place; CPU cannot use donations.
     donate = (0, 1) if jax.default_backend() != 'cpu' else ()
-    return jax.jit(jax.vmap(train_chunk, in_axes=(0, 0, None)), donate_argnums=donate)
+    return jax.jit(train_seeds, donate_argnums=donate)
 
 
 def stack_seeds(trees):
