@@ -43,7 +43,8 @@ def load_run(run_dir):
     with open(os.path.join(run_dir, 'flags.json')) as f:
         flags_record = json.load(f)
     run = {'dir': run_dir, 'env': flags_record['env_name'], 'agent': flags_record['agent']['agent_name'],
-           'seed': flags_record['seed'], 'final_step': flags_record['offline_steps'], 'eval': [], 'train': []}
+           'seed': flags_record['seed'], 'final_step': flags_record['offline_steps'], 'eval': [], 'train': [],
+           'settings': settings_of(flags_record)}
     eval_path, train_path = os.path.join(run_dir, 'eval.csv'), os.path.join(run_dir, 'train.csv')
     if os.path.exists(train_path):
         run['train'] = read_rows(train_path)
@@ -54,6 +55,24 @@ def load_run(run_dir):
     last = int(float(run['eval'][-1]['step'])) if run['eval'] else 0
     run['status'] = 'ok' if last >= run['final_step'] else f'partial: last evaluation at step {last} of {run["final_step"]}'
     return run
+
+
+SETTING_KEYS = ('actor_hidden_dims', 'value_hidden_dims', 'batch_size', 'num_candidates', 'bc_coef', 'alpha',
+                'discount', 'q_agg')
+
+
+def settings_of(flags_record):
+    """The settings that make a comparison comparable: network sizes, budget and coefficients."""
+    agent = flags_record['agent']
+    picked = {key: agent[key] for key in SETTING_KEYS if key in agent}
+    picked['offline_steps'] = flags_record['offline_steps']
+    return ', '.join(f'{k}={tuple(v) if isinstance(v, list) else v}' for k, v in picked.items())
+
+
+def settings_table(runs):
+    seen = sorted({(run['env'], run['agent'], run['settings']) for run in runs})
+    lines = ['| task | agent | settings |', '| --- | --- | --- |']
+    return '\n'.join(lines + [f'| {env} | {agent} | {settings} |' for env, agent, settings in seen])
 
 
 def score(run):
@@ -183,7 +202,7 @@ def write_report(sweep_dir, out_dir):
     rng = np.random.default_rng(0)
     sections = ['# DROL vs FQL', '', f'Sweep: `{sweep_dir}`. Scores: OGBench = success rate (%) averaged over the '
                 'last three evaluations; D4RL = normalised return of the last evaluation; mean ± std over seeds.',
-                '', markdown_table(runs), '']
+                '', markdown_table(runs), '', '## Settings', '', settings_table(runs), '']
     for env in sorted({run['env'] for run in runs}):
         curve = plot_learning_curves(runs, env, out_dir, rng)
         sections.append(f'![{env}]({os.path.basename(curve)})')

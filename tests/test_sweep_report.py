@@ -48,7 +48,8 @@ def fake_run(root, agent, env, seed, successes, final_step=400, with_eval=True):
     run_dir = root / 'runs' / f'{agent}_{env}_sd{seed}'
     os.makedirs(run_dir)
     (run_dir / 'flags.json').write_text(json.dumps(
-        {'env_name': env, 'seed': seed, 'offline_steps': final_step, 'agent': {'agent_name': agent}}))
+        {'env_name': env, 'seed': seed, 'offline_steps': final_step,
+         'agent': {'agent_name': agent, 'actor_hidden_dims': [64, 64], 'batch_size': 32}}))
     train = ['step,training/actor/winner_entropy,training/actor/candidate_spread,training/actor/bc_loss']
     train += [f'{s},{1 + seed},{0.1 * seed},{0.5}' for s in (100, 200, 300)]
     (run_dir / 'train.csv').write_text('\n'.join(train) + '\n')
@@ -70,6 +71,7 @@ def test_report_scores_plots_and_flags(tmp_path):
     drol_scores = [100 * np.mean([0.5, 0.7, 0.9]), 100 * np.mean([0.3, 0.5, 0.7])]
     expected_drol = f'{np.mean(drol_scores):.1f} ± {np.std(drol_scores):.1f} (n=2)'
     assert f'| cube-single-play | {expected_drol} | 20.0 ± 0.0 (n=1) |' in text
+    assert '| cube-single-play | drol | actor_hidden_dims=(64, 64), batch_size=32, offline_steps=400 |' in text
     assert f'`{missing}`: missing eval.csv' in text
     assert f'`{partial}`: partial: last evaluation at step 100 of 400' in text
     for name in ('curve_cube-single-play.png', 'routing_cube-single-play.png'):

@@ -44,6 +44,12 @@ def latest_checkpoint(run_dir):
     return max(found) if found else None
 
 
+def remove_checkpoints(run_dir):
+    """Deletes a run's checkpoints (`--noresume`), so none of the old run can be resumed by mistake."""
+    for path in glob.glob(os.path.join(run_dir, 'checkpoint_*.msgpack')):
+        os.remove(path)
+
+
 def load_checkpoint(path, agent_template, data_key_template):
     """(agent, data_key, step) from `path`, shaped like the templates."""
     with open(path, 'rb') as f:

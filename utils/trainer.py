@@ -11,7 +11,7 @@ import tqdm
 from agents import AGENTS
 from envs.env_utils import canonical_env_name, is_d4rl, make_env_and_datasets
 from envs.ogbench_names import parse_ogbench_name
-from utils.checkpoints import latest_checkpoint, load_checkpoint, checkpoint_path, save_checkpoint
+from utils.checkpoints import checkpoint_path, latest_checkpoint, load_checkpoint, remove_checkpoints, save_checkpoint
 from utils.config_checks import check_config, check_run_flags
 from utils.datasets import to_device, sample_batch
 from utils.errors import UserError
@@ -68,7 +68,10 @@ def run(flags, explicit_keys=frozenset()):
         agents = [restore_agent(flags.restore_path, flags.restore_epoch, a, k) for a, k in zip(agents, keys)]
 
     start_step = 0
-    resumable = [latest_checkpoint(d) for d in run_dirs] if flags.resume else [None] * len(run_dirs)
+    if not flags.resume:
+        for d in run_dirs:
+            remove_checkpoints(d)
+    resumable = [latest_checkpoint(d) for d in run_dirs]
     if all(resumable):
         start_step = min(step for step, _ in resumable)
         restored = [load_checkpoint(checkpoint_path(d, start_step), a, k) for d, a, k in zip(run_dirs, agents, keys)]
