@@ -12,7 +12,6 @@ candidates (only winners receive any) at a fraction of the cost.
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 
 from agents.base import OneStepActorCritic, aggregate_heads, base_config
 from utils.latents import sample_ball

@@ -1,7 +1,5 @@
 """Reliability: clear errors for bad input, kill-and-resume, determinism, divergence guard."""
 
-import csv
-import os
 import signal
 import subprocess
 import sys
