@@ -15,13 +15,12 @@ import urllib.error
 import numpy as np
 
 from envs import d4rl_utils
-from envs.d4rl_utils import ACTION_CLIP
+from envs.d4rl_utils import ACTION_CLIP, DOWNLOAD_TIMEOUT_S
 from envs.dataset_files import check_ogbench_file
 from envs.generate_dataset import GENERATABLE_FAMILIES, generate_dataset
 from envs.ogbench_names import LOCOMOTION_PREFIXES, full_name, parse_ogbench_name, unknown_name_error
 from utils.errors import UserError
 
-DOWNLOAD_TIMEOUT_S = 60
 
 
 def is_d4rl(env_name):
