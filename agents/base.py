@@ -1,11 +1,16 @@
 """What DROL and FQL share: the critic, its target, the update step and one-pass inference.
 
 Both agents are one-step actors pi(s, z) trained against an ensembled critic; they differ
-only in the latent prior and the actor loss, which subclasses provide through
-`sample_latents` and `actor_loss`.
+in the latent prior, the actor loss and any extra networks, which subclasses provide.
+
+The random keys are split exactly as in the reference code (seohongpark/fql and
+muzhancun/DROL), so that from the same parameters and key the project draws the same
+noise and computes the same update; `tests/test_golden_references.py` checks this.
 """
 
 import functools
+import inspect
+import sys
 from typing import Any
 
 import flax
@@ -14,23 +19,14 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
+from utils.config_checks import closest
 from utils.flax_utils import ModuleDict, TrainState, nonpytree_field
+from utils.losses import AGGREGATIONS, aggregate_heads
 from utils.networks import LatentActor, Value
-
-AGGREGATIONS = ('mean', 'min')
-
-
-def aggregate_heads(qs, how):
-    """Combines critic heads (axis 0) by 'mean' or 'min'."""
-    if how == 'min':
-        return qs.min(axis=0)
-    if how == 'mean':
-        return qs.mean(axis=0)
-    raise ValueError(f'Unknown aggregation {how!r}; use one of {AGGREGATIONS}.')
 
 
 def base_config():
-    """Settings common to both agents (spec defaults)."""
+    """Settings common to both agents (the references' defaults)."""
     return ml_collections.ConfigDict(
         dict(
             agent_name='',
@@ -70,21 +66,33 @@ class OneStepActorCritic(flax.struct.PyTreeNode):
     def actor_loss(self, batch, grad_params, rng):
         raise NotImplementedError
 
+    def policy_latents(self, seed, batch_shape):
+        """The latents of one policy sample per state (acting, critic backup, `mse` diagnostic)."""
+        return self.sample_latents(seed, batch_shape)
+
     def policy_actions(self, observations, latents, params=None):
         """clip(pi(s, z)) with the given parameters (current ones by default)."""
         return jnp.clip(self.network.select('actor')(observations, latents, params=params), -1, 1)
 
-    def critic_loss(self, batch, grad_params, rng):
-        """TD loss toward r + gamma * mask * agg_j barQ_j(s', a'), a' the best of N prior samples."""
+    def backup_actions(self, next_observations, rng):
+        """a' for the TD target: one policy sample, or the target critic's best of N."""
         num_candidates = self.config['critic_num_candidates']
-        next_observations = batch['next_observations']
-        batch_shape = next_observations.shape[:-1]
-        next_observations = jnp.broadcast_to(next_observations, (num_candidates, *next_observations.shape))
-        latents = self.sample_latents(rng, (num_candidates, *batch_shape))
-        next_actions = self.policy_actions(next_observations, latents)
-        next_qs = self.network.select('target_critic')(next_observations, next_actions)  # (heads, N, B)
-        best = jnp.argmax(aggregate_heads(next_qs, self.config['critic_selection_q_agg']), axis=0)  # (B,)
-        next_qs = jnp.take_along_axis(next_qs, best[None, None], axis=1)[:, 0]  # (heads, B)
+        if num_candidates <= 1:
+            return self.policy_actions(next_observations, self.policy_latents(rng, next_observations.shape[:-1]))
+        latents = self.sample_latents(rng, (*next_observations.shape[:-1], num_candidates))  # (B, N, d)
+        repeated = jnp.broadcast_to(next_observations[..., None, :], (*latents.shape[:-1], next_observations.shape[-1]))
+        candidates = self.policy_actions(repeated, latents)
+        scores = aggregate_heads(
+            self.network.select('target_critic')(repeated, candidates), self.config['critic_selection_q_agg']
+        )
+        best = jnp.argmax(scores, axis=-1)
+        return jnp.take_along_axis(candidates, best[..., None, None], axis=-2)[..., 0, :]
+
+    def critic_loss(self, batch, grad_params, rng):
+        """TD loss toward r + gamma * mask * agg_j barQ_j(s', a')."""
+        _, sample_rng = jax.random.split(rng)
+        next_actions = self.backup_actions(batch['next_observations'], sample_rng)
+        next_qs = self.network.select('target_critic')(batch['next_observations'], next_actions)
         next_q = aggregate_heads(next_qs, self.config['q_agg'])
 
         target_q = batch['rewards'] + self.config['discount'] * batch['masks'] * next_q
@@ -94,7 +102,7 @@ class OneStepActorCritic(flax.struct.PyTreeNode):
 
     def total_loss(self, batch, grad_params, rng=None):
         rng = self.rng if rng is None else rng
-        critic_rng, actor_rng = jax.random.split(rng)
+        _, actor_rng, critic_rng = jax.random.split(rng, 3)
         critic_loss, critic_info = self.critic_loss(batch, grad_params, critic_rng)
         actor_loss, actor_info = self.actor_loss(batch, grad_params, actor_rng)
         info = {f'critic/{k}': v for k, v in critic_info.items()}
@@ -102,16 +110,18 @@ class OneStepActorCritic(flax.struct.PyTreeNode):
         return critic_loss + actor_loss, info
 
     def update_step(self, batch):
-        """One gradient step on critic + actor, then Polyak averaging of the target critic.
+        """One Adam step on critic + actor, then Polyak averaging of the target critic.
 
-        Not jitted, so that fused loops (`lax.scan`) and multi-seed `vmap` can wrap it.
+        As in both references, the target moves toward the critic parameters from *before*
+        this step's Adam update. Not jitted, so that fused loops (`lax.scan`) and multi-seed
+        `vmap` can wrap it.
         """
         new_rng, rng = jax.random.split(self.rng)
         network, info = self.network.apply_loss_fn(lambda params: self.total_loss(batch, params, rng))
-        tau = self.config['tau']
+        old = self.network.params
         params = dict(network.params)
-        params['modules_target_critic'] = jax.tree_util.tree_map(
-            lambda p, tp: p * tau + tp * (1 - tau), params['modules_critic'], params['modules_target_critic']
+        params['modules_target_critic'] = optax.incremental_update(
+            old['modules_critic'], old['modules_target_critic'], self.config['tau']
         )
         return self.replace(network=network.replace(params=params), rng=new_rng), info
 
@@ -122,7 +132,7 @@ class OneStepActorCritic(flax.struct.PyTreeNode):
     @jax.jit
     def sample_actions(self, observations, seed=None):
         """One latent, one forward pass, clipped; works for one observation or a batch."""
-        latents = self.sample_latents(self.rng if seed is None else seed, observations.shape[:-1])
+        latents = self.policy_latents(self.rng if seed is None else seed, observations.shape[:-1])
         return self.policy_actions(observations, latents)
 
     @classmethod
@@ -130,18 +140,23 @@ class OneStepActorCritic(flax.struct.PyTreeNode):
         """Creates the agent with actor, critic, target critic and `extra_modules`.
 
         `extra_modules` maps a name to (module, example inputs) for agent-specific networks.
+        The target critic is a module of its own (its own parameters), initialised as a copy
+        of the critic's, as in the references.
         """
         rng, init_rng = jax.random.split(jax.random.PRNGKey(seed))
         action_dim = ex_actions.shape[-1]
         ex_latents = jnp.zeros((*ex_actions.shape[:-1], action_dim))
-        critic = Value(config['value_hidden_dims'], layer_norm=config['layer_norm'], num_ensembles=2)
+
+        def critic():
+            return Value(config['value_hidden_dims'], layer_norm=config['layer_norm'], num_ensembles=2)
+
         modules = {
             'actor': (
                 LatentActor(config['actor_hidden_dims'], action_dim, layer_norm=config['actor_layer_norm']),
                 (ex_observations, ex_latents),
             ),
-            'critic': (critic, (ex_observations, ex_actions)),
-            'target_critic': (critic, (ex_observations, ex_actions)),
+            'critic': (critic(), (ex_observations, ex_actions)),
+            'target_critic': (critic(), (ex_observations, ex_actions)),
             **extra_modules,
         }
         network_def = ModuleDict({name: module for name, (module, _) in modules.items()})
@@ -151,3 +166,57 @@ class OneStepActorCritic(flax.struct.PyTreeNode):
         network = TrainState.create(network_def, params, adam(config['lr']))
         frozen = flax.core.FrozenDict(**config.to_dict(), action_dim=action_dim)
         return cls(rng=rng, network=network, config=frozen)
+
+    # Per-agent knowledge used by the rest of the program (config, checks, presets, inference).
+
+    @classmethod
+    def default_config(cls):
+        """The `get_config()` of the agent's own file."""
+        return sys.modules[cls.__module__].get_config()
+
+    @classmethod
+    def config_file(cls):
+        """The agent's file, which `--agent=<file>` loads through ml_collections."""
+        return inspect.getfile(cls)
+
+    @classmethod
+    def config_problems(cls, config):
+        """Impossible values of the shared settings, as sentences (empty when all is well)."""
+        problems = []
+
+        def need(ok, message):
+            if not ok:
+                problems.append(message)
+
+        need(config.batch_size >= 1, f'batch_size must be at least 1 (got {config.batch_size}).')
+        need(config.lr > 0, f'lr must be positive (got {config.lr}).')
+        need(0 < config.discount <= 1, f'discount must lie in (0, 1] (got {config.discount}).')
+        need(0 < config.tau <= 1, f'tau must lie in (0, 1] (got {config.tau}).')
+        need(
+            config.critic_num_candidates >= 1,
+            f'critic_num_candidates must be at least 1 (got {config.critic_num_candidates}).',
+        )
+        for key in ('actor_hidden_dims', 'value_hidden_dims'):
+            dims = tuple(config[key])
+            need(
+                len(dims) > 0 and all(isinstance(d, int) and d > 0 for d in dims),
+                f'{key} must be a non-empty tuple of positive sizes (got {dims}).',
+            )
+        for key in cls.aggregation_keys:
+            need(
+                config[key] in AGGREGATIONS,
+                f'{key} must be one of {AGGREGATIONS} (got {config[key]!r}).{closest(str(config[key]), AGGREGATIONS)}',
+            )
+        return problems
+
+    aggregation_keys = ('q_agg', 'critic_selection_q_agg')
+
+    @classmethod
+    def inference_module_names(cls, config):
+        """Parameter groups that acting needs; evaluation workers receive only these."""
+        return ('modules_actor',)
+
+    @classmethod
+    def preset_overrides(cls, preset, env_key):
+        """The settings `preset` gives this agent on `env_key` (OGBench family or D4RL dataset)."""
+        return {}

@@ -2,6 +2,7 @@
 
 A behaviour-cloning flow field v(s, x_t, t) is trained by flow matching; a one-step actor
 mu(s, z) is distilled from its 10-step Euler solution and pushed up the critic.
+Equations: docs/algorithm.md.
 """
 
 import jax
@@ -9,12 +10,43 @@ import jax.numpy as jnp
 
 from agents.base import OneStepActorCritic, base_config
 from utils.latents import sample_gaussian
+from utils.losses import q_loss
 from utils.networks import ActorVectorField
+
+# Per-environment settings: the FQL README's exact commands (sources: docs/algorithm.md).
+# OGBench family or D4RL dataset -> settings.
+PRESETS = {
+    'antmaze-large-navigate': {'q_agg': 'min', 'alpha': 10.0},
+    'antmaze-giant-navigate': {'discount': 0.995, 'q_agg': 'min', 'alpha': 10.0},
+    'humanoidmaze-medium-navigate': {'discount': 0.995, 'alpha': 30.0},
+    'humanoidmaze-large-navigate': {'discount': 0.995, 'alpha': 30.0},
+    'antsoccer-arena-navigate': {'discount': 0.995, 'alpha': 10.0},
+    'cube-single-play': {'alpha': 300.0},
+    'cube-double-play': {'alpha': 300.0},
+    'scene-play': {'alpha': 300.0},
+    'puzzle-3x3-play': {'alpha': 1000.0},
+    'puzzle-4x4-play': {'alpha': 1000.0},
+    **{f'antmaze-{maze}-v2': {'alpha': 10.0} for maze in ('umaze', 'umaze-diverse', 'medium-play', 'medium-diverse')},
+    **{f'antmaze-{maze}-v2': {'alpha': 3.0} for maze in ('large-play', 'large-diverse')},
+    **{
+        f'{dataset}-v1': {'q_agg': 'min', 'alpha': alpha}
+        for dataset, alpha in (
+            ('pen-human', 10000.0), ('pen-cloned', 10000.0), ('pen-expert', 3000.0),
+            ('door-human', 30000.0), ('door-cloned', 30000.0), ('door-expert', 30000.0),
+            ('hammer-human', 30000.0), ('hammer-cloned', 10000.0), ('hammer-expert', 30000.0),
+            ('relocate-human', 10000.0), ('relocate-cloned', 30000.0), ('relocate-expert', 30000.0),
+        )
+    },
+}  # fmt: skip
 
 
 class FQLAgent(OneStepActorCritic):
     def sample_latents(self, rng, batch_shape):
         return sample_gaussian(rng, batch_shape, self.config['action_dim'])
+
+    def policy_latents(self, seed, batch_shape):
+        # The reference's `sample_actions` splits its seed and draws the noise from the first half.
+        return self.sample_latents(jax.random.split(seed)[0], batch_shape)
 
     def flow_actions(self, observations, noises, params=None):
         """Euler integration of the BC flow from x_0 = noises over `flow_steps` steps, clipped."""
@@ -28,39 +60,37 @@ class FQLAgent(OneStepActorCritic):
         actions, _ = jax.lax.scan(euler_step, noises, jnp.arange(steps))
         return jnp.clip(actions, -1, 1)
 
-    def flow_matching_loss(self, observations, actions, grad_params, rng):
+    def flow_matching_loss(self, observations, actions, grad_params, x_rng, t_rng):
         """mean |v(s, x_t, t) - (x_1 - x_0)|^2 on the linear path x_t = (1 - t) x_0 + t x_1."""
-        noise_rng, time_rng = jax.random.split(rng)
-        x_0 = jax.random.normal(noise_rng, actions.shape)
-        t = jax.random.uniform(time_rng, (*actions.shape[:-1], 1))
+        x_0 = jax.random.normal(x_rng, actions.shape)
+        t = jax.random.uniform(t_rng, (*actions.shape[:-1], 1))
         x_t = (1 - t) * x_0 + t * actions
         velocity = self.network.select('actor_bc_flow')(observations, x_t, t, params=grad_params)
         return jnp.square(velocity - (actions - x_0)).mean()
 
     def actor_loss(self, batch, grad_params, rng):
         observations, actions = batch['observations'], batch['actions']
-        flow_rng, noise_rng = jax.random.split(rng)
-        bc_flow_loss = self.flow_matching_loss(observations, actions, grad_params, flow_rng)
+        rng, x_rng, t_rng = jax.random.split(rng, 3)
+        bc_flow_loss = self.flow_matching_loss(observations, actions, grad_params, x_rng, t_rng)
 
+        mse_rng, noise_rng = jax.random.split(rng)
         noises = self.sample_latents(noise_rng, actions.shape[:-1])
         target = jax.lax.stop_gradient(self.flow_actions(observations, noises))
         onestep = self.network.select('actor')(observations, noises, params=grad_params)
         distill_loss = jnp.square(onestep - target).mean()
 
-        onestep = jnp.clip(onestep, -1, 1)
-        q = self.network.select('critic')(observations, onestep).mean(axis=0)
-        q_loss = -q.mean()
-        if self.config['normalize_q_loss']:
-            q_loss = q_loss * jax.lax.stop_gradient(1.0 / jnp.maximum(jnp.abs(q).mean(), 1e-6))
+        q = self.network.select('critic')(observations, jnp.clip(onestep, -1, 1)).mean(axis=0)
+        actor_q_loss = q_loss(q, self.config['normalize_q_loss'])
+        actor_loss = bc_flow_loss + self.config['alpha'] * distill_loss + actor_q_loss
 
-        actor_loss = bc_flow_loss + self.config['alpha'] * distill_loss + q_loss
+        sample = self.policy_actions(observations, self.policy_latents(mse_rng, observations.shape[:-1]))
         return actor_loss, {
             'actor_loss': actor_loss,
             'bc_flow_loss': bc_flow_loss,
             'distill_loss': distill_loss,
-            'q_loss': q_loss,
+            'q_loss': actor_q_loss,
             'q': q.mean(),
-            'mse': jnp.square(onestep - actions).mean(),
+            'mse': jnp.square(sample - actions).mean(),
         }
 
     @classmethod
@@ -69,6 +99,20 @@ class FQLAgent(OneStepActorCritic):
         ex_times = ex_actions[..., :1]
         extra = {'actor_bc_flow': (flow, (ex_observations, ex_actions, ex_times))}
         return cls.build(seed, ex_observations, ex_actions, config, extra_modules=extra)
+
+    @classmethod
+    def config_problems(cls, config):
+        problems = super().config_problems(config)
+        if config.flow_steps < 1:
+            problems.append(f'flow_steps must be at least 1 (got {config.flow_steps}).')
+        if config.alpha < 0:
+            problems.append(f'alpha must not be negative (got {config.alpha}).')
+        return problems
+
+    @classmethod
+    def preset_overrides(cls, preset, env_key):
+        """The FQL README's settings for `env_key` under 'paper' (and 'drol_star', which tunes DROL only)."""
+        return dict(PRESETS.get(env_key, {})) if preset in ('paper', 'drol_star') else {}
 
 
 def get_config():

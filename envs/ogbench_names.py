@@ -21,6 +21,12 @@ _DATASET_TYPES = {
 
 # Dataset families such as 'cube-double-play' (environment + dataset type).
 FAMILIES = tuple(f'{env}-{kind}' for env, kinds in _DATASET_TYPES.items() for kind in kinds)
+# The ten families of the FQL and DROL papers' OGBench tables.
+PAPER_FAMILIES = (
+    'antmaze-large-navigate', 'antmaze-giant-navigate', 'humanoidmaze-medium-navigate',
+    'humanoidmaze-large-navigate', 'antsoccer-arena-navigate', 'cube-single-play', 'cube-double-play',
+    'scene-play', 'puzzle-3x3-play', 'puzzle-4x4-play',
+)  # fmt: skip
 LOCOMOTION_PREFIXES = ('pointmaze', 'antmaze', 'humanoidmaze', 'antsoccer')
 
 _NAME = re.compile(r'^(?P<family>.+?)(?:-singletask)?(?:-task(?P<task>\d+))?(?:-v0)?$')

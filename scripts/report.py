@@ -28,7 +28,7 @@ FLAGS = flags.FLAGS
 flags.DEFINE_string('out', None, 'Output folder (default <sweep_dir>/report).')
 
 AGENTS = ('drol', 'fql')
-ROUTING_METRICS = ('training/actor/winner_entropy', 'training/actor/candidate_spread', 'training/actor/bc_loss')
+ROUTING_METRICS = ('training/actor/candidate_pairwise_dist', 'training/actor/duplicate_share', 'training/actor/bc_loss')
 # Published numbers: the spec gives none, so this table starts empty; add (env, agent): score here.
 PUBLISHED = {}
 

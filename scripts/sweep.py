@@ -19,15 +19,16 @@ from concurrent.futures import ThreadPoolExecutor
 
 from absl import app, flags
 
+from agents import AGENTS
 from envs.d4rl_utils import ADROIT_ENV_NAMES, ANTMAZE_ENV_NAMES
+from envs.ogbench_names import PAPER_FAMILIES
 from utils.errors import UserError
-from utils.presets import OGBENCH, preset_overrides
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 SUITES = {
-    'ogbench-default': [f'{family}' for family in OGBENCH],
-    'ogbench-all': [f'{family}-task{task}' for family in OGBENCH for task in range(1, 6)],
+    'ogbench-default': [f'{family}' for family in PAPER_FAMILIES],
+    'ogbench-all': [f'{family}-task{task}' for family in PAPER_FAMILIES for task in range(1, 6)],
     'd4rl-antmaze': list(ANTMAZE_ENV_NAMES),
     'd4rl-adroit': list(ADROIT_ENV_NAMES),
 }
@@ -70,14 +71,14 @@ def expand(suite, agents, seeds, sweep_dir, preset='paper', extra=(), envs=None)
     for env_name in envs or SUITES[suite]:
         lookup = env_name if suite.startswith('d4rl') else env_name.split('-task')[0]
         for agent in agents:
-            if agent not in ('drol', 'fql'):
-                raise UserError(f'Unknown agent {agent!r} in --agents; use drol and/or fql.')
+            if agent not in AGENTS:
+                raise UserError(f'Unknown agent {agent!r} in --agents; use any of {", ".join(AGENTS)}.')
             for seed in seeds:
                 command = ['python', 'main.py', f'--agent={agent}', f'--env_name={env_name}', f'--seed={seed}',
                            f'--save_dir={sweep_dir}', '--run_group=runs', f'--preset={preset}']
                 if suite.startswith('d4rl'):
                     command.append(f'--offline_steps={D4RL_STEPS}')
-                command += [f'--agent.{k}={v}' for k, v in sorted(preset_overrides(preset, agent, lookup).items())]
+                command += [f'--agent.{k}={v}' for k, v in sorted(AGENTS[agent].preset_overrides(preset, lookup).items())]
                 command += list(extra)
                 runs.append((os.path.join(sweep_dir, 'runs', f'{agent}_{env_name}_sd{seed}'), command))
     return runs

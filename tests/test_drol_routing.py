@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from agents.base import aggregate_heads
+from utils.losses import aggregate_heads
 from tests.helpers import random_batch, tiny_agent
 
 K = 8
@@ -14,7 +14,8 @@ K = 8
 def naive_actor_loss(agent, batch, grad_params, rng):
     """Spec form: all K*B candidates with gradient; the argmin picks which term survives."""
     observations, actions = batch['observations'], batch['actions']
-    latents = agent.sample_latents(rng, (actions.shape[0], K))
+    _, noise_rng = jax.random.split(rng)  # The first half of the key is for the `mse` diagnostic.
+    latents = agent.sample_latents(noise_rng, (actions.shape[0], K))
     repeated = jnp.broadcast_to(observations[:, None], (*latents.shape[:-1], observations.shape[-1]))
     candidates = agent.policy_actions(repeated, latents, params=grad_params)
     return loss_from_candidates(agent, batch, candidates)
@@ -48,7 +49,7 @@ def test_efficient_loss_and_gradients_equal_naive(actor_q_agg, normalize_q_loss)
     np.testing.assert_allclose(efficient, naive, rtol=1e-5, atol=1e-6)
     grad_norm = optax_global_norm(naive_grads['modules_actor'])
     assert grad_norm > 1e-3  # The comparison is not vacuous.
-    for a, b in zip(jax.tree_util.tree_leaves(efficient_grads), jax.tree_util.tree_leaves(naive_grads)):
+    for a, b in zip(jax.tree_util.tree_leaves(efficient_grads), jax.tree_util.tree_leaves(naive_grads), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
 
 
@@ -82,7 +83,25 @@ def test_routing_diagnostics_are_consistent():
     batch = random_batch(batch_size=64)
     agent = tiny_agent('drol', batch, num_candidates=K)
     _, info = agent.actor_loss(batch, agent.network.params, jax.random.PRNGKey(0))
-    assert 0 < float(info['winner_max_share']) <= 1
-    assert 0 <= float(info['winner_entropy']) <= np.log(K) + 1e-6
-    np.testing.assert_allclose(info['min_dist'], info['bc_loss'], rtol=1e-5)
-    np.testing.assert_allclose(info['pairwise_dist'], 2 * K / (K - 1) * info['candidate_spread'], rtol=1e-5)
+    assert 0 < float(info['best_idx_max_prob']) <= 1
+    assert 0 <= float(info['best_idx_entropy']) <= np.log(K) + 1e-6
+    np.testing.assert_allclose(info['min_d2'], info['bc_loss'], rtol=1e-5)
+    pairwise_from_spread = 2 * K / (K - 1) * info['candidate_divergence']
+    np.testing.assert_allclose(info['candidate_pairwise_dist2'], pairwise_from_spread, rtol=1e-5)
+    np.testing.assert_allclose(info['candidate_pairwise_dist'] ** 2, info['candidate_pairwise_dist2'], rtol=1e-5)
+    assert float(info['duplicate_share']) < 0.05 and float(info['routing_margin']) > 0
+
+
+def test_collapse_alarms_see_identical_candidates():
+    """An actor that all but ignores its latent gives K near-identical candidates: the slot-index
+    entropy stays near log K (it cannot see the collapse); duplicate_share is 1, routing_margin ~0."""
+    batch = random_batch(batch_size=256)
+    agent = tiny_agent('drol', batch, num_candidates=K)
+    params = jax.tree_util.tree_map(lambda x: x, agent.network.params)
+    first_kernel = params['modules_actor']['mlp']['Dense_0']['kernel']
+    observation_dim = batch['observations'].shape[-1]
+    params['modules_actor']['mlp']['Dense_0']['kernel'] = first_kernel.at[observation_dim:].multiply(1e-5)
+    _, info = agent.actor_loss(batch, params, jax.random.PRNGKey(0))
+    np.testing.assert_allclose(info['duplicate_share'], 1.0)
+    np.testing.assert_allclose(info['routing_margin'], 0.0, atol=1e-6)
+    assert float(info['best_idx_entropy']) > 0.9 * np.log(K)

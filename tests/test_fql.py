@@ -11,9 +11,9 @@ def test_flow_loss_matches_spec():
     batch = random_batch()
     agent = tiny_agent('fql', batch)
     rng = jax.random.PRNGKey(5)
-    loss = agent.flow_matching_loss(batch['observations'], batch['actions'], agent.network.params, rng)
-
     noise_rng, time_rng = jax.random.split(rng)
+    loss = agent.flow_matching_loss(batch['observations'], batch['actions'], agent.network.params, noise_rng, time_rng)
+
     x_0 = jax.random.normal(noise_rng, batch['actions'].shape)
     t = jax.random.uniform(time_rng, (batch['actions'].shape[0], 1))
     x_1 = batch['actions']

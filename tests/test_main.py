@@ -36,7 +36,7 @@ def test_main_writes_logs_and_a_restorable_checkpoint(agent_name, cube_single_da
     train_rows = read_csv(run_dir / 'train.csv')
     eval_rows = read_csv(run_dir / 'eval.csv')
     assert [int(float(r['step'])) for r in train_rows] == [20, 40]
-    assert [int(float(r['step'])) for r in eval_rows] == [40]
+    assert [int(float(r['step'])) for r in eval_rows] == [1, 40]  # Step 1 too, as in both references.
     assert 'evaluation/success' in eval_rows[0] and 'training/critic/critic_loss' in train_rows[0]
     assert 'validation/critic/critic_loss' in train_rows[0]
     flags = json.loads((run_dir / 'flags.json').read_text())

@@ -50,7 +50,7 @@ def fake_run(root, agent, env, seed, successes, final_step=400, with_eval=True):
     (run_dir / 'flags.json').write_text(json.dumps(
         {'env_name': env, 'seed': seed, 'offline_steps': final_step,
          'agent': {'agent_name': agent, 'actor_hidden_dims': [64, 64], 'batch_size': 32}}))
-    train = ['step,training/actor/winner_entropy,training/actor/candidate_spread,training/actor/bc_loss']
+    train = ['step,training/actor/candidate_pairwise_dist,training/actor/duplicate_share,training/actor/bc_loss']
     train += [f'{s},{1 + seed},{0.1 * seed},{0.5}' for s in (100, 200, 300)]
     (run_dir / 'train.csv').write_text('\n'.join(train) + '\n')
     if with_eval:

@@ -73,7 +73,7 @@ keys = stack_seeds([data_key(s) for s in range(4)])
 train_fn = make_train_fn(16, 3, num_seeds=4)
 plain, _, _, _ = train_fn(agents, keys, data)
 sharded_agents, sharded_keys = shard_seeds(agents, 4), shard_seeds(keys, 4)
-assert len(sharded_agents.network.params['modules_actor']['MLP_0']['Dense_0']['kernel'].sharding.device_set) == 2
+assert len(sharded_agents.network.params['modules_actor']['mlp']['Dense_0']['kernel'].sharding.device_set) == 2
 sharded, _, _, _ = train_fn(sharded_agents, sharded_keys, data)
 for a, b in zip(jax.tree_util.tree_leaves(plain.network.params), jax.tree_util.tree_leaves(sharded.network.params)):
     np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)

@@ -7,7 +7,6 @@ after minutes of JIT compilation.
 import difflib
 import os
 
-from agents.base import AGGREGATIONS
 from utils.errors import UserError
 
 
@@ -36,40 +35,6 @@ def check_agent_keys(config_file, keys):
         hints = ' '.join(f'{key!r}:{closest(key, known) or " no close match."}' for key in unknown)
         raise UserError(f'Unknown agent setting(s) {", ".join(unknown)}. {hints}\n'
                         f'Settings of {os.path.basename(config_file)}: {", ".join(sorted(known))}.')
-
-
-def check_config(config):
-    """Impossible agent settings (shared and agent-specific keys alike)."""
-    problems = []
-
-    def need(ok, message):
-        if not ok:
-            problems.append(message)
-
-    need(config.batch_size >= 1, f'batch_size must be at least 1 (got {config.batch_size}).')
-    need(config.lr > 0, f'lr must be positive (got {config.lr}).')
-    need(0 < config.discount <= 1, f'discount must lie in (0, 1] (got {config.discount}).')
-    need(0 < config.tau <= 1, f'tau must lie in (0, 1] (got {config.tau}).')
-    need(config.critic_num_candidates >= 1, f'critic_num_candidates must be at least 1 (got {config.critic_num_candidates}).')
-    for key in ('actor_hidden_dims', 'value_hidden_dims'):
-        dims = tuple(config[key])
-        need(len(dims) > 0 and all(isinstance(d, int) and d > 0 for d in dims),
-             f'{key} must be a non-empty tuple of positive sizes (got {dims}).')
-    for key in ('q_agg', 'critic_selection_q_agg', 'actor_q_agg'):
-        if key in config:
-            need(config[key] in AGGREGATIONS,
-                 f'{key} must be one of {AGGREGATIONS} (got {config[key]!r}).{closest(str(config[key]), AGGREGATIONS)}')
-    if 'num_candidates' in config:
-        need(config.num_candidates >= 1, f'num_candidates (K) must be at least 1 (got {config.num_candidates}).')
-        need(config.bc_coef >= 0 and config.q_coef >= 0, 'bc_coef and q_coef must not be negative.')
-        need(config.best_of_n_candidates >= 1, 'best_of_n_candidates must be at least 1.')
-        need(1 <= config.density_keep <= config.best_of_n_candidates,
-             'density_keep must lie between 1 and best_of_n_candidates.')
-    if 'flow_steps' in config:
-        need(config.flow_steps >= 1, f'flow_steps must be at least 1 (got {config.flow_steps}).')
-        need(config.alpha >= 0, f'alpha must not be negative (got {config.alpha}).')
-    if problems:
-        raise UserError('Invalid agent settings:\n  ' + '\n  '.join(problems))
 
 
 def check_run_flags(flags):

@@ -18,10 +18,9 @@ _WORKER = {}
 
 
 def inference_params(agent):
-    """What acting needs: the actor, and the critic only for DROL's best-of-N. Optimiser state,
-    target critic and flow field (most of the agent's bytes) stay behind."""
-    names = ('modules_actor', 'modules_critic') if agent.config.get('best_of_n') else ('modules_actor',)
-    return {name: agent.network.params[name] for name in names}
+    """What acting needs (the agent says which parameter groups); optimiser state, target
+    critic and other networks (most of the agent's bytes) stay behind."""
+    return {name: agent.network.params[name] for name in agent.inference_module_names(agent.config)}
 
 
 def _init_worker(env_name, success_timing, agent_name, config, ex_observations, ex_actions):

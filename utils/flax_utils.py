@@ -62,9 +62,18 @@ class TrainState(flax.struct.PyTreeNode):
         return lambda *args, params=None, **kwargs: self(*args, params=params, name=name, **kwargs)
 
     def apply_loss_fn(self, loss_fn):
-        """One optimiser step on `loss_fn(params) -> (loss, info)`; returns the new state and info."""
+        """One optimiser step on `loss_fn(params) -> (loss, info)`; returns the new state and info.
+
+        Gradient statistics as the references log them: `grad/max` and `grad/min` over all
+        entries, `grad/norm` the sum of the per-array L2 norms (not the global norm, which is
+        `grad/global_norm`).
+        """
         grads, info = jax.grad(loss_fn, has_aux=True)(self.params)
         updates, new_opt_state = self.tx.update(grads, self.opt_state, self.params)
         new_params = optax.apply_updates(self.params, updates)
-        info['grad/norm'] = optax.tree.norm(grads)
+        leaves = jax.tree_util.tree_leaves(grads)
+        info['grad/max'] = jnp.max(jnp.stack([leaf.max() for leaf in leaves]))
+        info['grad/min'] = jnp.min(jnp.stack([leaf.min() for leaf in leaves]))
+        info['grad/norm'] = jnp.sum(jnp.stack([jnp.linalg.norm(leaf) for leaf in leaves]))
+        info['grad/global_norm'] = optax.tree.norm(grads)
         return self.replace(step=self.step + 1, params=new_params, opt_state=new_opt_state), info

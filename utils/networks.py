@@ -29,14 +29,16 @@ class MLP(nn.Module):
 
 
 class Value(nn.Module):
-    """Q(s, a) with `num_ensembles` independent heads; returns shape (num_ensembles, ...)."""
+    """Q(s, a) with `num_ensembles` independent heads; returns shape (num_ensembles, ...).
+
+    Parameter names follow the FQL codebase (`value_net/...`), so its checkpoints map 1:1.
+    """
 
     hidden_dims: Sequence[int]
     layer_norm: bool = True
     num_ensembles: int = 2
 
-    @nn.compact
-    def __call__(self, observations, actions):
+    def setup(self):
         ensemble = nn.vmap(
             MLP,
             variable_axes={'params': 0},
@@ -45,35 +47,38 @@ class Value(nn.Module):
             out_axes=0,
             axis_size=self.num_ensembles,
         )
-        inputs = jnp.concatenate([observations, actions], axis=-1)
-        return ensemble((*self.hidden_dims, 1), activate_final=False, layer_norm=self.layer_norm)(inputs)[..., 0]
+        self.value_net = ensemble((*self.hidden_dims, 1), activate_final=False, layer_norm=self.layer_norm)
+
+    def __call__(self, observations, actions):
+        return self.value_net(jnp.concatenate([observations, actions], axis=-1))[..., 0]
 
 
 class LatentActor(nn.Module):
-    """One-step actor pi(s, z): MLP on concat(s, z) with a linear output (clipped by the caller)."""
+    """One-step actor pi(s, z): MLP on concat(s, z) with a linear output (clipped by the caller).
+
+    Parameter names follow the FQL codebase's one-step actor (`mlp/Dense_i`).
+    """
 
     hidden_dims: Sequence[int]
     action_dim: int
     layer_norm: bool = False
 
-    @nn.compact
+    def setup(self):
+        self.mlp = MLP((*self.hidden_dims, self.action_dim), activate_final=False, layer_norm=self.layer_norm)
+
     def __call__(self, observations, latents):
-        x = MLP(self.hidden_dims, activate_final=True, layer_norm=self.layer_norm)(
-            jnp.concatenate([observations, latents], axis=-1)
-        )
-        return nn.Dense(self.action_dim, kernel_init=default_init())(x)
+        return self.mlp(jnp.concatenate([observations, latents], axis=-1))
 
 
 class ActorVectorField(nn.Module):
-    """Flow-matching velocity v(s, x_t, t) for FQL's behaviour-cloning flow."""
+    """Flow-matching velocity v(s, x_t, t) for FQL's behaviour-cloning flow (names as in the FQL codebase)."""
 
     hidden_dims: Sequence[int]
     action_dim: int
     layer_norm: bool = False
 
-    @nn.compact
+    def setup(self):
+        self.mlp = MLP((*self.hidden_dims, self.action_dim), activate_final=False, layer_norm=self.layer_norm)
+
     def __call__(self, observations, noisy_actions, times):
-        x = MLP(self.hidden_dims, activate_final=True, layer_norm=self.layer_norm)(
-            jnp.concatenate([observations, noisy_actions, times], axis=-1)
-        )
-        return nn.Dense(self.action_dim, kernel_init=default_init())(x)
+        return self.mlp(jnp.concatenate([observations, noisy_actions, times], axis=-1))

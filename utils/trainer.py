@@ -12,13 +12,13 @@ from agents import AGENTS
 from envs.env_utils import canonical_env_name, is_d4rl, make_env_and_datasets
 from envs.ogbench_names import parse_ogbench_name
 from utils.checkpoints import checkpoint_path, latest_checkpoint, load_checkpoint, remove_checkpoints, save_checkpoint
-from utils.config_checks import check_config, check_run_flags
+from utils.config_checks import check_run_flags
 from utils.datasets import to_device, sample_batch
 from utils.errors import UserError
 from utils.eval_pool import EvalPool
 from utils.evaluation import run_episodes, summarize
 from utils.log_utils import CsvLogger, WandbLogger
-from utils.presets import apply_preset, preset_overrides
+from utils.presets import apply_preset, check_preset
 from utils.run_dirs import prepare_run_dir, run_dir_for, write_json
 from utils.training import data_key, make_train_fn, shard_seeds, stack_seeds, unstack_seed
 from utils.video import save_gif
@@ -35,8 +35,12 @@ def prepare_config(flags, explicit_keys):
         config[key] = tuple(config[key])
     env_name = canonical_env_name(flags.env_name)
     lookup = env_name if is_d4rl(env_name) else parse_ogbench_name(env_name)[0]
-    applied = apply_preset(config, preset_overrides(flags.preset, config.agent_name, lookup), explicit_keys)
-    check_config(config)
+    check_preset(flags.preset)
+    agent_class = AGENTS[config.agent_name]
+    applied = apply_preset(config, agent_class.preset_overrides(flags.preset, lookup), explicit_keys)
+    problems = agent_class.config_problems(config)
+    if problems:
+        raise UserError('Invalid agent settings:\n  ' + '\n  '.join(problems))
     return config, applied
 
 
@@ -94,6 +98,9 @@ def run(flags, explicit_keys=frozenset()):
     data = to_device(train_data)
     val_device = to_device(val_data) if val_data is not None else None
     train_fn = make_train_fn(config.batch_size, flags.updates_per_call, len(seeds))
+    # Both references also evaluate after the first update; with fused updates, the first chunk
+    # then runs as single updates (the same computation as one fused chunk).
+    single_fn = make_train_fn(config.batch_size, 1, len(seeds)) if flags.updates_per_call > 1 else train_fn
     val_fn = jax.jit(jax.vmap(validation_info, in_axes=(0, None, None, 0)), static_argnums=(2,))
 
     step, last_log_time, last_log_step = start_step, time.time(), start_step
@@ -101,9 +108,14 @@ def run(flags, explicit_keys=frozenset()):
         with tqdm.tqdm(total=flags.offline_steps, initial=start_step, smoothing=0.1, dynamic_ncols=True,
                        disable=None) as bar:
             while step < flags.offline_steps:
-                stacked, stacked_keys, info, nonfinite = train_fn(stacked, stacked_keys, data)
-                step += flags.updates_per_call
-                bar.update(flags.updates_per_call)
+                if step < flags.updates_per_call and flags.eval_interval:
+                    stacked, stacked_keys, info, nonfinite = single_fn(stacked, stacked_keys, data)
+                    step += 1
+                    bar.update(1)
+                else:
+                    stacked, stacked_keys, info, nonfinite = train_fn(stacked, stacked_keys, data)
+                    step += flags.updates_per_call
+                    bar.update(flags.updates_per_call)
                 guard_divergence(jax.device_get(nonfinite), step, seeds, run_dirs)
 
                 if step % flags.log_interval == 0 or step == flags.offline_steps:
@@ -121,7 +133,7 @@ def run(flags, explicit_keys=frozenset()):
                             wandb_runs[i].log(row, step)
                     last_log_time, last_log_step = now, step
 
-                if flags.eval_interval and (step % flags.eval_interval == 0 or step == flags.offline_steps):
+                if flags.eval_interval and (step == 1 or step % flags.eval_interval == 0 or step == flags.offline_steps):
                     for i, seed in enumerate(seeds):
                         stats = evaluator.evaluate(unstack_seed(stacked, i), seed, step, run_dirs[i])
                         eval_logs[i].log(stats, step)
