@@ -1,24 +1,46 @@
-"""Trains and evaluates DROL or FQL offline: `python main.py --agent=drol --env_name=cube-double-play`.
+"""Trains and evaluates an agent offline: `python main.py --agent=drol --env_name=cube-double-play`.
 
-Flags follow the FQL codebase; `--agent=drol|fql` (or a config file path) with
-`--agent.KEY=VALUE` overrides. Each seed writes flags.json, dataset.json, train.csv,
+Flags follow the FQL codebase; `--agent=NAME` (any key of `agents.AGENTS`, or a config file
+path) with `--agent.KEY=VALUE` overrides. Each seed writes flags.json, dataset.json, train.csv,
 eval.csv and checkpoints into `<save_dir>/<run_group>/<agent>_<env_name>_sd<seed>/`;
 rerunning the same command continues from the latest checkpoint there.
+
+The run, top to bottom in `run()`: check flags and agent settings; load the environment and
+data; create (or restore, or resume) one agent per seed; then the loop: fused updates on the
+device, training logs, evaluation, checkpoints.
 """
 
+import functools
+import os
 import sys
+import time
 import warnings
 
+import jax
+import tqdm
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from agents import CONFIG_FILES
+from agents import AGENTS
+from envs.env_utils import check_dataset_matches_env, make_env, make_env_and_datasets, preset_key
+from utils.checkpoints import checkpoint_path, latest_checkpoint, load_checkpoint, remove_checkpoints, restore_from
+from utils.checkpoints import save_checkpoint
+from utils.config_checks import check_agent_keys, check_agent_name, check_run_flags
+from utils.datasets import to_device
+from utils.errors import UserError, exit_on_user_error
+from utils.evaluator import Evaluator
+from utils.fused_updates import TrainingDiverged, data_key, diverged_seeds, make_train_fn, make_validation_fn
+from utils.fused_updates import shard_seeds, stack_seeds, unstack_seed
+from utils.log_utils import CsvLogger, WandbLogger
+from utils.presets import apply_preset, check_preset
+from utils.run_dir import prepare_run_dir, run_dir_for, write_json
 
 # Known-harmless noise from the simulators on headless machines; real warnings still show.
 warnings.filterwarnings('ignore', message='.*precision lowered by casting.*')
 warnings.filterwarnings('ignore', module='glfw')
 logging.set_verbosity(logging.WARNING)
 
+DEFAULT_AGENT = 'drol'
 FLAGS = flags.FLAGS
 
 flags.DEFINE_string('run_group', 'Debug', 'Run group: the folder under save_dir holding this run.')
@@ -30,7 +52,7 @@ flags.DEFINE_integer('restore_epoch', None, 'Step of the checkpoint in --restore
 
 flags.DEFINE_integer('offline_steps', 1000000, 'Number of offline gradient steps.')
 flags.DEFINE_integer('log_interval', 5000, 'Training-metrics logging interval (steps).')
-flags.DEFINE_integer('eval_interval', 100000, 'Evaluation interval (steps); 0 disables evaluation.')
+flags.DEFINE_integer('eval_interval', 100000, 'Evaluation interval (steps), also at step 1; 0 disables evaluation.')
 flags.DEFINE_integer('save_interval', 100000, 'Checkpoint interval (steps); the final step is always saved.')
 flags.DEFINE_integer('eval_episodes', 50, 'Episodes per evaluation.')
 flags.DEFINE_integer('video_episodes', 0, 'Extra evaluation episodes rendered to a GIF in the run directory.')
@@ -38,8 +60,12 @@ flags.DEFINE_bool('resume', True, 'Continue from the latest checkpoint in the ru
 
 flags.DEFINE_string('dataset_dir', '~/.ogbench/data', 'Folder holding OGBench datasets.')
 flags.DEFINE_string('dataset_path', None, 'Explicit dataset file (OGBench .npz or D4RL .hdf5).')
-flags.DEFINE_enum('success_timing', 'post', ['pre', 'post'],
-                  "OGBench single-task success on s' ('post', as in ogbench 1.1.0 and the papers) or s ('pre').")
+flags.DEFINE_enum(
+    'success_timing',
+    'post',
+    ['pre', 'post'],
+    "OGBench single-task success on s' ('post', as in ogbench 1.1.0 and the papers) or s ('pre').",
+)
 flags.DEFINE_integer('gen_episodes', 100, 'Episodes to generate when an OGBench dataset cannot be downloaded.')
 
 flags.DEFINE_integer('updates_per_call', 1, 'Updates fused into one jitted call (lax.scan).')
@@ -50,23 +76,210 @@ flags.DEFINE_string('preset', 'paper', "Per-environment settings: 'paper', 'drol
 flags.DEFINE_enum('wandb_mode', 'disabled', ['disabled', 'online', 'offline'], 'Weights & Biases logging.')
 flags.DEFINE_string('wandb_project', 'drol', 'Weights & Biases project.')
 
-config_flags.DEFINE_config_file('agent', CONFIG_FILES['drol'], 'Agent: drol, fql, or a config file path.',
-                                lock_config=False)
+config_flags.DEFINE_config_file(
+    'agent',
+    AGENTS[DEFAULT_AGENT].config_file(),
+    f'Agent: {", ".join(AGENTS)}, or a config file path.',
+    lock_config=False,
+)
+
+
+def run(flags, explicit_keys=frozenset()):
+    """Trains `flags.num_seeds` seeds of one agent; returns the final (stacked) agents."""
+    # Checks first, so a typo costs a second, not a traceback after minutes of compilation.
+    check_run_flags(flags)
+    config, applied = agent_config(flags, explicit_keys)
+    if applied:
+        print(f'Preset {flags.preset!r} for {flags.env_name}: {applied} (override with --agent.KEY=...)')
+    seeds = list(range(flags.seed, flags.seed + flags.num_seeds))
+    run_dirs = [
+        prepare_run_dir(run_dir_for(flags.save_dir, flags.run_group, config.agent_name, flags.env_name, seed))
+        for seed in seeds
+    ]
+
+    # Environment and data.
+    env, train_data, val_data, provenance = make_env_and_datasets(
+        flags.env_name,
+        flags.dataset_dir,
+        flags.dataset_path,
+        flags.success_timing,
+        flags.gen_episodes,
+        gen_workers=min(2, os.cpu_count() or 1),
+    )
+    check_dataset_matches_env(train_data, env, provenance.get('path') or flags.env_name)
+    record = {flag.name: flag.value for flag in flags.get_key_flags_for_module(sys.argv[0]) if flag.name != 'agent'}
+    for seed, run_dir in zip(seeds, run_dirs, strict=True):
+        write_json(
+            os.path.join(run_dir, 'flags.json'),
+            {**record, 'seed': seed, 'agent': config.to_dict(), 'preset_applied': applied},
+        )
+        write_json(os.path.join(run_dir, 'dataset.json'), provenance)
+
+    # One agent and one data-order key per seed: new, restored from another run, or resumed.
+    agent_class = AGENTS[config.agent_name]
+    ex_observations, ex_actions = train_data['observations'][:1], train_data['actions'][:1]
+    agents = [agent_class.create(seed, ex_observations, ex_actions, config) for seed in seeds]
+    keys = [data_key(seed) for seed in seeds]
+    if flags.restore_path:
+        agents = [restore_from(flags.restore_path, flags.restore_epoch, a, k) for a, k in zip(agents, keys, strict=True)]
+    if not flags.resume:
+        for run_dir in run_dirs:
+            remove_checkpoints(run_dir)
+    start_step = 0
+    resumable = [latest_checkpoint(run_dir) for run_dir in run_dirs]
+    if all(resumable):
+        start_step = min(step for step, _ in resumable)
+        restored = [
+            load_checkpoint(checkpoint_path(run_dir, start_step), agent, key)
+            for run_dir, agent, key in zip(run_dirs, agents, keys, strict=True)
+        ]
+        agents, keys = [r[0] for r in restored], [r[1] for r in restored]
+        print(f'Resuming from step {start_step} in {run_dirs[0]}' + (' and others' if len(run_dirs) > 1 else ''))
+
+    # Logs.
+    train_logs = [CsvLogger(os.path.join(run_dir, 'train.csv')) for run_dir in run_dirs]
+    eval_logs = [CsvLogger(os.path.join(run_dir, 'eval.csv')) for run_dir in run_dirs]
+    for logger in train_logs + eval_logs:
+        logger.truncate_after(start_step)
+    if start_step == 0:
+        for run_dir, agent, key in zip(run_dirs, agents, keys, strict=True):
+            save_checkpoint(run_dir, 0, agent, key)
+    wandb_runs = []
+    if flags.wandb_mode != 'disabled':
+        wandb_runs = [
+            WandbLogger(
+                flags.wandb_mode,
+                flags.wandb_project,
+                flags.run_group,
+                os.path.basename(run_dir),
+                {'agent': config.to_dict(), 'env_name': flags.env_name, 'seed': seed},
+            )
+            for seed, run_dir in zip(seeds, run_dirs, strict=True)
+        ]
+
+    evaluator = Evaluator(
+        env,
+        functools.partial(make_env, flags.env_name, flags.success_timing),
+        functools.partial(agent_class.create, 0, ex_observations, ex_actions, config),
+        flags.eval_episodes,
+        workers=flags.eval_workers,
+        video_episodes=flags.video_episodes,
+    )
+    agents = shard_seeds(stack_seeds(agents), len(seeds))
+    keys = shard_seeds(stack_seeds(keys), len(seeds))
+    data = to_device(train_data)
+    val_device = to_device(val_data) if val_data is not None else None
+    train_fn = make_train_fn(config.batch_size, flags.updates_per_call, len(seeds))
+    # Both references evaluate after the first update too; with fused updates the first chunk
+    # then runs as single updates (the same computation as one fused chunk).
+    single_fn = make_train_fn(config.batch_size, 1, len(seeds)) if flags.updates_per_call > 1 else train_fn
+    validation_fn = make_validation_fn(config.batch_size)
+
+    def log_training(info, step, speed):
+        rows = {f'training/{k}': v for k, v in jax.device_get(info).items()}
+        if val_device is not None:
+            rows.update({f'validation/{k}': v for k, v in jax.device_get(validation_fn(agents, val_device, keys)).items()})
+        for i in range(len(seeds)):
+            row = {k: v[i] for k, v in rows.items()}
+            row.update({'time/steps_per_second': speed, 'time/wall_time': time.time()})
+            train_logs[i].log(row, step)
+            if wandb_runs:
+                wandb_runs[i].log(row, step)
+
+    def evaluate(step, bar):
+        for i, seed in enumerate(seeds):
+            stats = evaluator.evaluate(unstack_seed(agents, i), seed, step, run_dirs[i])
+            eval_logs[i].log(stats, step)
+            if wandb_runs:
+                wandb_runs[i].log(stats, step)
+            bar.write(f'step {step} seed {seed}: {headline(stats)}')
+
+    # The loop.
+    step, last_log_time, last_log_step = start_step, time.time(), start_step
+    try:
+        with tqdm.tqdm(
+            total=flags.offline_steps, initial=start_step, smoothing=0.1, dynamic_ncols=True, disable=None
+        ) as bar:
+            while step < flags.offline_steps:
+                first_updates = flags.eval_interval and step < flags.updates_per_call
+                chunk_fn, chunk = (single_fn, 1) if first_updates else (train_fn, flags.updates_per_call)
+                agents, keys, info, nonfinite = chunk_fn(agents, keys, data)
+                step += chunk
+                bar.update(chunk)
+                stop_if_diverged(nonfinite, step, seeds, run_dirs)
+                final = step == flags.offline_steps
+
+                if step % flags.log_interval == 0 or final:
+                    now = time.time()
+                    log_training(info, step, (step - last_log_step) / max(now - last_log_time, 1e-9))
+                    last_log_time, last_log_step = now, step
+                if flags.eval_interval and (step == 1 or step % flags.eval_interval == 0 or final):
+                    evaluate(step, bar)
+                if (flags.save_interval and step % flags.save_interval == 0) or final:
+                    for i, run_dir in enumerate(run_dirs):
+                        save_checkpoint(run_dir, step, unstack_seed(agents, i), unstack_seed(keys, i))
+        if flags.eval_interval and flags.eval_episodes and step > start_step:
+            for i, seed in enumerate(seeds):
+                print(
+                    f'Final evaluation (step {step}, seed {seed}, {flags.eval_episodes} episodes): '
+                    f'{headline(eval_logs[i].rows[-1])}. Logs: {run_dirs[i]}'
+                )
+    finally:
+        evaluator.close()
+        for wandb_run in wandb_runs:
+            wandb_run.finish()
+    return agents
+
+
+def agent_config(flags, explicit_keys):
+    """The agent config after the environment's preset and the agent's own checks, and the preset values."""
+    config = flags.agent
+    for key in ('actor_hidden_dims', 'value_hidden_dims'):
+        config[key] = tuple(config[key])
+    check_preset(flags.preset)
+    agent_class = AGENTS[config.agent_name]
+    applied = apply_preset(config, agent_class.preset_overrides(flags.preset, preset_key(flags.env_name)), explicit_keys)
+    problems = agent_class.config_problems(config)
+    if problems:
+        raise UserError('Invalid agent settings:\n  ' + '\n  '.join(problems))
+    return config, applied
+
+
+def headline(stats):
+    """The evaluation numbers a person looks for first."""
+    keys = ('evaluation/success', 'evaluation/normalized_return', 'evaluation/episode.return')
+    shown = [f'{key.split("/", 1)[1]} {float(stats[key]):.3f}' for key in keys if key in stats]
+    return ', '.join(shown[:2])
+
+
+def stop_if_diverged(nonfinite, step, seeds, run_dirs):
+    """Stops the run, naming the metric and step, when any metric or parameter is NaN or inf."""
+    for i, bad in diverged_seeds(nonfinite).items():
+        kept = latest_checkpoint(run_dirs[i])
+        kept_text = f'the last good checkpoint is {kept[1]} (step {kept[0]})' if kept else 'no checkpoint was kept'
+        raise TrainingDiverged(
+            f'Training diverged (seed {seeds[i]}): non-finite {", ".join(bad)} by step {step}; '
+            f'{kept_text}. Try a lower --agent.lr, or check the dataset for extreme values.'
+        )
+
+
+def explicit_agent_keys(argv):
+    """Agent keys set on the command line; they win over presets."""
+    return {arg[len('--agent.') :].split('=', 1)[0] for arg in argv if arg.startswith('--agent.')}
 
 
 def expand_agent_flag(argv):
     """Lets `--agent=drol` stand for the agent's config file; unknown agents or keys fail with a hint."""
-    from utils.config_checks import check_agent_keys, check_agent_name
-
-    expanded, config_file = [], CONFIG_FILES['drol']
+    config_files = {name: agent_class.config_file() for name, agent_class in AGENTS.items()}
+    expanded, config_file = [], config_files[DEFAULT_AGENT]
     for i, arg in enumerate(argv):
         if arg.startswith('--agent=') and not arg.endswith('.py'):
             name = arg.split('=', 1)[1]
-            check_agent_name(name, CONFIG_FILES)
-            arg = f'--agent={CONFIG_FILES[name]}'
+            check_agent_name(name, config_files)
+            arg = f'--agent={config_files[name]}'
         elif arg == '--agent' and i + 1 < len(argv) and not argv[i + 1].endswith('.py'):
-            check_agent_name(argv[i + 1], CONFIG_FILES)
-            argv[i + 1] = CONFIG_FILES[argv[i + 1]]
+            check_agent_name(argv[i + 1], config_files)
+            argv[i + 1] = config_files[argv[i + 1]]
         if arg.startswith('--agent='):
             config_file = arg.split('=', 1)[1]
         elif arg == '--agent' and i + 1 < len(argv):
@@ -76,35 +289,15 @@ def expand_agent_flag(argv):
     return expanded
 
 
+@exit_on_user_error
 def main(_):
-    from utils.trainer import TrainingDiverged, run
-    from utils.errors import UserError
-
     try:
         run(FLAGS, explicit_agent_keys(sys.argv))
-    except UserError as error:
-        print(f'error: {error}', file=sys.stderr)
-        sys.exit(2)
     except TrainingDiverged as error:
         print(f'error: {error}', file=sys.stderr)
         sys.exit(3)
 
 
-def explicit_agent_keys(argv):
-    """Agent keys set on the command line; they win over presets."""
-    keys = set()
-    for arg in argv:
-        if arg.startswith('--agent.'):
-            keys.add(arg[len('--agent.'):].split('=', 1)[0])
-    return keys
-
-
 if __name__ == '__main__':
-    from utils.errors import UserError
-
-    try:
-        sys.argv = expand_agent_flag(sys.argv)
-    except UserError as error:
-        print(f'error: {error}', file=sys.stderr)
-        sys.exit(2)
+    sys.argv = exit_on_user_error(expand_agent_flag)(sys.argv)
     app.run(main)

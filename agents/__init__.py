@@ -1,9 +1,7 @@
-"""Agent registry: name -> agent class, and name -> the file whose `get_config()` holds its defaults."""
-
-import os
+"""Agent registry: name -> agent class. Everything else (main, evaluation, sweep, report,
+benchmarks, tests) finds agents here; each class knows its config file, checks and presets."""
 
 from agents.drol import DROLAgent
 from agents.fql import FQLAgent
 
 AGENTS = {'drol': DROLAgent, 'fql': FQLAgent}
-CONFIG_FILES = {name: os.path.join(os.path.dirname(__file__), f'{name}.py') for name in AGENTS}

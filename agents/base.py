@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
-from utils.config_checks import closest
+from utils.errors import closest
 from utils.flax_utils import ModuleDict, TrainState, nonpytree_field
 from utils.losses import AGGREGATIONS, aggregate_heads
 from utils.networks import LatentActor, Value

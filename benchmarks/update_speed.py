@@ -24,9 +24,9 @@ import jax  # noqa: E402
 import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402
 
-from agents import AGENTS, drol, fql  # noqa: E402
+from agents import AGENTS  # noqa: E402
 from utils.datasets import sample_batch_numpy, to_device  # noqa: E402
-from utils.training import data_key, make_train_fn, stack_seeds  # noqa: E402
+from utils.fused_updates import data_key, make_train_fn, stack_seeds  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string('modes', 'update', 'Comma-separated: update, loop, seeds, end_to_end.')
@@ -41,15 +41,14 @@ flags.DEFINE_integer('rounds', 3, 'Rounds per measurement (median reported).')
 flags.DEFINE_integer('num_seeds', 8, 'Seeds for the seeds mode.')
 flags.DEFINE_bool('write_results', False, 'Write benchmarks/results/<device>.md.')
 
-CONFIGS = {'drol': drol, 'fql': fql}
 DATASET_SIZE = 100_000
 
 
 def make_config(agent_name):
-    config = CONFIGS[agent_name].get_config()
+    config = AGENTS[agent_name].default_config()
     config.actor_hidden_dims = config.value_hidden_dims = (FLAGS.hidden,) * 4
     config.batch_size = FLAGS.batch_size
-    if agent_name == 'drol':
+    if 'num_candidates' in config:
         config.num_candidates = FLAGS.num_candidates
     return config
 
@@ -175,7 +174,7 @@ def measure_end_to_end(agent_names):
 def measure_eval(agent_names):
     """Seconds for a 20-episode evaluation, serial vs 2 warm workers (paper-size DROL policy)."""
     from envs.env_utils import make_env
-    from utils.eval_pool import EvalPool
+    from utils.evaluator import EvalPool
     from utils.evaluation import run_episodes
 
     name = agent_names[0]
@@ -187,7 +186,8 @@ def measure_eval(agent_names):
     start = time.perf_counter()
     run_episodes(agent, env, 20, 0)
     serial = time.perf_counter() - start
-    pool = EvalPool(2, 'cube-single-play', 'post', name, make_config(name), observations, actions)
+    make_agent = functools.partial(AGENTS[name].create, 0, observations, actions, make_config(name))
+    pool = EvalPool(2, functools.partial(make_env, 'cube-single-play', 'post'), make_agent)
     try:
         pool.run_episodes(agent, 2, 0)  # Start and compile in the workers.
         start = time.perf_counter()

@@ -18,7 +18,6 @@ Preprocessing, following FQL (which calls d4rl.qlearning_dataset first):
 
 import ctypes
 import os
-import socket
 import sys
 import urllib.error
 import warnings
@@ -27,6 +26,7 @@ import gymnasium
 import h5py
 import numpy as np
 
+from utils.downloads import download_timeout
 from utils.errors import UserError
 
 ANTMAZE_ENV_NAMES = (
@@ -53,7 +53,7 @@ ACTION_CLIP = 1 - 1e-5
 # The sparse AntMaze reward within 0.5 of the goal; the evaluation episode then ends.
 ANTMAZE_GOAL_REWARD = 1.0
 REQUIRED_KEYS = ('observations', 'actions', 'rewards', 'terminals')
-DOWNLOAD_TIMEOUT_S = 60
+
 
 
 def is_d4rl_env(name: str) -> bool:
@@ -222,17 +222,14 @@ def _download(env_name):
     from d4rl import offline_env
 
     url = d4rl.infos.DATASET_URLS[env_name]
-    previous = socket.getdefaulttimeout()
-    socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)
     try:
-        return offline_env.download_dataset_from_url(url)
+        with download_timeout():
+            return offline_env.download_dataset_from_url(url)
     except (urllib.error.URLError, OSError) as error:
         raise UserError(
             f'Could not download the {env_name} dataset from {url} ({error}). Download it on a machine with '
             f'network access and put it at {offline_env.filepath_from_url(url)}, or pass --dataset_path=FILE.hdf5.'
         ) from error
-    finally:
-        socket.setdefaulttimeout(previous)
 
 
 def read_hdf5(path: str, env_name: str) -> dict:

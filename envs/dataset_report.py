@@ -8,7 +8,6 @@ reward level, as ogbench relabels them for every task, shows that before hours o
 """
 
 import os
-import sys
 
 import gymnasium
 import numpy as np
@@ -18,7 +17,7 @@ import ogbench
 from envs.dataset_files import check_ogbench_file
 from envs.generate_dataset import dataset_type_of, family_of
 from ogbench.relabel_utils import relabel_dataset
-from utils.errors import UserError
+from utils.errors import UserError, exit_on_user_error
 
 # Every OGBench manipulation family defines single tasks 1 to 5.
 TASK_IDS = (1, 2, 3, 4, 5)
@@ -74,14 +73,11 @@ def _define_flags():
     flags.DEFINE_string('env_name', None, "Dataset name when the file name does not tell it, e.g. 'cube-double-play'.")
 
 
+@exit_on_user_error
 def _main(argv):
-    try:
-        if len(argv) != 2:
-            raise UserError('Usage: python -m envs.dataset_report PATH [--env_name=<family>-<type>]')
-        print(report(argv[1], flags.FLAGS.env_name))
-    except UserError as error:
-        print(f'error: {error}', file=sys.stderr)
-        sys.exit(2)
+    if len(argv) != 2:
+        raise UserError('Usage: python -m envs.dataset_report PATH [--env_name=<family>-<type>]')
+    print(report(argv[1], flags.FLAGS.env_name))
 
 
 if __name__ == '__main__':

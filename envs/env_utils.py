@@ -8,17 +8,17 @@ warning, and its provenance recorded in the run directory).
 
 import json
 import os
-import socket
 import sys
 import urllib.error
 
 import numpy as np
 
 from envs import d4rl_utils
-from envs.d4rl_utils import ACTION_CLIP, DOWNLOAD_TIMEOUT_S
+from envs.d4rl_utils import ACTION_CLIP
 from envs.dataset_files import check_ogbench_file
 from envs.generate_dataset import GENERATABLE_FAMILIES, generate_dataset
 from envs.ogbench_names import LOCOMOTION_PREFIXES, full_name, parse_ogbench_name, unknown_name_error
+from utils.downloads import download_timeout
 from utils.errors import UserError
 
 
@@ -114,12 +114,8 @@ def download(family, dataset_dir):
     """OGBench's own download, with a socket timeout so an unreachable server fails instead of hanging."""
     import ogbench
 
-    previous = socket.getdefaulttimeout()
-    socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)
-    try:
+    with download_timeout():
         ogbench.download_datasets([f'{family}-v0'], dataset_dir)
-    finally:
-        socket.setdefaulttimeout(previous)
 
 
 def clip_actions(dataset):
@@ -130,3 +126,21 @@ def clip_actions(dataset):
         print(f'WARNING: {outside} of {len(actions)} dataset actions lie outside [-1, 1]; clipping them.',
               file=sys.stderr)
     return {**dataset, 'actions': np.clip(actions, -ACTION_CLIP, ACTION_CLIP)}
+
+
+def check_dataset_matches_env(dataset, env, source):
+    """Observation and action sizes of the dataset against the environment's spaces."""
+    observation_dim = env.observation_space.shape[-1]
+    action_dim = env.action_space.shape[-1]
+    if dataset['observations'].shape[-1] != observation_dim or dataset['actions'].shape[-1] != action_dim:
+        raise UserError(
+            f'Dataset {source} has {dataset["observations"].shape[-1]}-dim observations and '
+            f'{dataset["actions"].shape[-1]}-dim actions, but the environment expects {observation_dim} and '
+            f'{action_dim}. Is it the dataset of another environment?'
+        )
+
+
+def preset_key(env_name):
+    """The name presets are keyed by: the D4RL dataset name, or the OGBench family."""
+    env_name = canonical_env_name(env_name)
+    return env_name if is_d4rl(env_name) else parse_ogbench_name(env_name)[0]

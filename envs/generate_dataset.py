@@ -17,7 +17,6 @@ import importlib.metadata
 import json
 import multiprocessing
 import os
-import sys
 import time
 from collections import defaultdict
 
@@ -35,7 +34,7 @@ from ogbench.manipspace.oracles.plan.button_plan import ButtonPlanOracle
 from ogbench.manipspace.oracles.plan.cube_plan import CubePlanOracle
 from ogbench.manipspace.oracles.plan.drawer_plan import DrawerPlanOracle
 from ogbench.manipspace.oracles.plan.window_plan import WindowPlanOracle
-from utils.errors import UserError
+from utils.errors import UserError, exit_on_user_error
 
 GENERATABLE_FAMILIES = ('cube-single', 'cube-double', 'cube-triple', 'scene', 'puzzle-3x3', 'puzzle-4x4')
 DATASET_TYPES = ('play', 'noisy')
@@ -343,27 +342,24 @@ def _define_flags():
     flags.mark_flag_as_required('env_name')
 
 
+@exit_on_user_error
 def _main(_):
     args = flags.FLAGS
-    try:
-        named_type = dataset_type_of(args.env_name)
-        if args.dataset_type is not None and named_type is not None and args.dataset_type != named_type:
-            raise UserError(
-                f"--env_name={args.env_name} names dataset type '{named_type}' but --dataset_type={args.dataset_type}."
-            )
-        path = generate_dataset(
-            family_of(args.env_name),
-            dataset_type=args.dataset_type or named_type or 'play',
-            num_episodes=args.num_episodes,
-            num_val_episodes=args.num_val_episodes,
-            max_episode_steps=args.max_episode_steps,
-            seed=args.seed,
-            dataset_dir=args.dataset_dir,
-            workers=args.workers,
+    named_type = dataset_type_of(args.env_name)
+    if args.dataset_type is not None and named_type is not None and args.dataset_type != named_type:
+        raise UserError(
+            f"--env_name={args.env_name} names dataset type '{named_type}' but --dataset_type={args.dataset_type}."
         )
-    except UserError as error:
-        print(f'error: {error}', file=sys.stderr)
-        sys.exit(2)
+    path = generate_dataset(
+        family_of(args.env_name),
+        dataset_type=args.dataset_type or named_type or 'play',
+        num_episodes=args.num_episodes,
+        num_val_episodes=args.num_val_episodes,
+        max_episode_steps=args.max_episode_steps,
+        seed=args.seed,
+        dataset_dir=args.dataset_dir,
+        workers=args.workers,
+    )
     print(f'Wrote {path} (and -val.npz, .json).')
 
 

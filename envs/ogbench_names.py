@@ -4,10 +4,9 @@
 `cube-double-play-task3` -> `cube-double-play-singletask-task3-v0`; full names pass through.
 """
 
-import difflib
 import re
 
-from utils.errors import UserError
+from utils.errors import UserError, closest
 
 _DATASET_TYPES = {
     **{f'pointmaze-{m}': ('navigate', 'stitch') for m in ('medium', 'large', 'giant', 'teleport')},
@@ -50,9 +49,7 @@ def full_name(family, task):
 
 def unknown_name_error(name, other_names=()):
     """A UserError for an unknown environment, with the closest names and the families."""
-    candidates = list(FAMILIES) + list(other_names)
-    close = difflib.get_close_matches(name, candidates, n=3, cutoff=0.5)
-    hint = f' Did you mean {", ".join(close)}?' if close else ''
+    hint = closest(name, list(FAMILIES) + list(other_names))
     return UserError(
         f'Unknown environment {name!r}.{hint}\n'
         f'OGBench families (append -taskN for task N of 5): {", ".join(FAMILIES)}.\n'

@@ -11,7 +11,6 @@ and left out of the scores, never dropped silently.
 import csv
 import json
 import os
-import sys
 from collections import defaultdict
 
 import matplotlib
@@ -22,7 +21,7 @@ import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402
 
 from envs.d4rl_utils import is_d4rl_env  # noqa: E402
-from utils.errors import UserError  # noqa: E402
+from utils.errors import UserError, exit_on_user_error  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string('out', None, 'Output folder (default <sweep_dir>/report).')
@@ -215,17 +214,14 @@ def write_report(sweep_dir, out_dir):
     return path
 
 
+@exit_on_user_error
 def main(argv):
-    try:
-        if len(argv) != 2:
-            raise UserError('usage: python -m scripts.report SWEEP_DIR [--out DIR]')
-        sweep_dir = argv[1]
-        if not os.path.isdir(sweep_dir):
-            raise UserError(f'{sweep_dir} is not a folder.')
-        print(f'wrote {write_report(sweep_dir, FLAGS.out or os.path.join(sweep_dir, "report"))}')
-    except UserError as error:
-        print(f'error: {error}', file=sys.stderr)
-        sys.exit(2)
+    if len(argv) != 2:
+        raise UserError('usage: python -m scripts.report SWEEP_DIR [--out DIR]')
+    sweep_dir = argv[1]
+    if not os.path.isdir(sweep_dir):
+        raise UserError(f'{sweep_dir} is not a folder.')
+    print(f'wrote {write_report(sweep_dir, FLAGS.out or os.path.join(sweep_dir, "report"))}')
 
 
 if __name__ == '__main__':

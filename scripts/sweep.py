@@ -22,7 +22,7 @@ from absl import app, flags
 from agents import AGENTS
 from envs.d4rl_utils import ADROIT_ENV_NAMES, ANTMAZE_ENV_NAMES
 from envs.ogbench_names import PAPER_FAMILIES
-from utils.errors import UserError
+from utils.errors import UserError, exit_on_user_error
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -115,21 +115,17 @@ def run_all(runs, parallel):
         raise UserError(f'{failed} of {len(todo)} runs failed; see stdout.log in their run directories.')
 
 
+@exit_on_user_error
 def main(argv):
-    try:
-        if FLAGS.print == FLAGS.run:
-            raise UserError('Give exactly one of --print and --run.')
-        sweep_dir = FLAGS.sweep_dir or os.path.join('exp', 'sweeps', FLAGS.suite)
-        envs = FLAGS.envs.split(',') if FLAGS.envs else None
-        runs = expand(FLAGS.suite, FLAGS.agents.split(','), parse_seeds(FLAGS.seeds), sweep_dir, FLAGS.preset,
-                      argv[1:], envs)
-        if FLAGS.print:
-            print('\n'.join(shlex.join(command) for _, command in runs))
-        else:
-            run_all(runs, FLAGS.parallel)
-    except UserError as error:
-        print(f'error: {error}', file=sys.stderr)
-        sys.exit(2)
+    if FLAGS.print == FLAGS.run:
+        raise UserError('Give exactly one of --print and --run.')
+    sweep_dir = FLAGS.sweep_dir or os.path.join('exp', 'sweeps', FLAGS.suite)
+    envs = FLAGS.envs.split(',') if FLAGS.envs else None
+    runs = expand(FLAGS.suite, FLAGS.agents.split(','), parse_seeds(FLAGS.seeds), sweep_dir, FLAGS.preset, argv[1:], envs)
+    if FLAGS.print:
+        print('\n'.join(shlex.join(command) for _, command in runs))
+    else:
+        run_all(runs, FLAGS.parallel)
 
 
 if __name__ == '__main__':

@@ -3,13 +3,10 @@
 import numpy as np
 
 from agents import AGENTS
-from agents import drol, fql
-
-CONFIG_MODULES = {'drol': drol, 'fql': fql}
 
 
 def tiny_config(agent_name, **overrides):
-    config = CONFIG_MODULES[agent_name].get_config()
+    config = AGENTS[agent_name].default_config()
     config.update(dict(actor_hidden_dims=(32, 32), value_hidden_dims=(32, 32), batch_size=16))
     config.update(overrides)
     return config

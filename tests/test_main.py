@@ -48,7 +48,7 @@ def test_main_writes_logs_and_a_restorable_checkpoint(agent_name, cube_single_da
     from agents import AGENTS
     from tests.helpers import tiny_config
     from utils.checkpoints import load_checkpoint
-    from utils.training import data_key
+    from utils.fused_updates import data_key
 
     data = np.load(cube_single_dataset)
     observations = data['observations'][:5]

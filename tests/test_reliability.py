@@ -67,7 +67,7 @@ def final_params(run_dir, step):
     from agents import AGENTS
     from tests.helpers import tiny_config
     from utils.checkpoints import load_checkpoint
-    from utils.training import data_key
+    from utils.fused_updates import data_key
 
     observations, actions = np.zeros((1, 28), np.float32), np.zeros((1, 5), np.float32)
     config = tiny_config('drol', batch_size=32, bc_coef=10.0)

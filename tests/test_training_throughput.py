@@ -10,7 +10,7 @@ import pytest
 
 from tests.helpers import random_batch, tiny_agent
 from utils.datasets import sample_batch, to_device
-from utils.training import data_key, make_train_fn, stack_seeds, unstack_seed
+from utils.fused_updates import data_key, make_train_fn, stack_seeds, unstack_seed
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -66,7 +66,7 @@ import jax, numpy as np
 assert len(jax.devices()) == 2, jax.devices()
 from tests.helpers import random_batch, tiny_agent
 from utils.datasets import to_device
-from utils.training import data_key, make_train_fn, shard_seeds, stack_seeds
+from utils.fused_updates import data_key, make_train_fn, shard_seeds, stack_seeds
 data = to_device(random_batch(batch_size=200, seed=9))
 agents = stack_seeds([tiny_agent('drol', random_batch(), seed=s) for s in range(4)])
 keys = stack_seeds([data_key(s) for s in range(4)])

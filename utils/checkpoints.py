@@ -13,6 +13,8 @@ import flax.serialization
 import jax
 import numpy as np
 
+from utils.errors import UserError
+
 PATTERN = re.compile(r'checkpoint_(\d+)\.msgpack$')
 
 
@@ -57,3 +59,17 @@ def load_checkpoint(path, agent_template, data_key_template):
     template = {'agent': agent_template, 'data_key': np.asarray(data_key_template), 'step': 0}
     state = flax.serialization.from_bytes(template, payload)
     return state['agent'], state['data_key'], int(state['step'])
+
+
+def restore_from(restore_path, restore_epoch, agent_template, data_key_template):
+    """The agent stored in another run's checkpoint (`--restore_path`, `--restore_epoch`; latest by default)."""
+    if restore_epoch is None:
+        found = latest_checkpoint(restore_path)
+        if found is None:
+            raise UserError(f'No checkpoint in --restore_path={restore_path}.')
+        path = found[1]
+    else:
+        path = checkpoint_path(restore_path, restore_epoch)
+    if not os.path.exists(path):
+        raise UserError(f'No checkpoint {path} (check --restore_path and --restore_epoch).')
+    return load_checkpoint(path, agent_template, data_key_template)[0]

@@ -4,15 +4,9 @@ Each problem becomes one `UserError` sentence, so a typo costs a second, not a t
 after minutes of JIT compilation.
 """
 
-import difflib
 import os
 
-from utils.errors import UserError
-
-
-def closest(name, choices):
-    close = difflib.get_close_matches(name, list(choices), n=3, cutoff=0.5)
-    return f' Did you mean {", ".join(close)}?' if close else ''
+from utils.errors import UserError, closest
 
 
 def check_agent_name(name, known):

@@ -1,9 +1,33 @@
 """The one exception type for mistakes a user can fix (bad flags, names or dataset files).
 
-`main.py` and the command-line tools catch it and print its message without a traceback,
-then exit with status 2, so a wrong flag never looks like a crash in the project.
+Entry points wrap their `main` in `exit_on_user_error`, which prints the message without a
+traceback and exits with status 2, so a wrong flag never looks like a crash in the project.
 """
+
+import difflib
+import functools
+import sys
 
 
 class UserError(Exception):
     """Bad input from the user; the message alone must say what is wrong and how to fix it."""
+
+
+def closest(name, choices):
+    """' Did you mean a, b?' for the choices that look like `name`, else ''."""
+    close = difflib.get_close_matches(name, list(choices), n=3, cutoff=0.5)
+    return f' Did you mean {", ".join(close)}?' if close else ''
+
+
+def exit_on_user_error(function):
+    """Runs `function`; a `UserError` becomes one line on stderr and exit status 2."""
+
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        try:
+            return function(*args, **kwargs)
+        except UserError as error:
+            print(f'error: {error}', file=sys.stderr)
+            sys.exit(2)
+
+    return wrapper

@@ -1,4 +1,4 @@
-"""Fused, multi-seed training steps.
+"""The fused multi-seed update step, its divergence check, and validation losses.
 
 `make_train_fn` builds one jitted call that runs `num_updates` updates in a `lax.scan`
 (sampling each batch on the device) for every seed at once (`vmap` over a leading seed
@@ -14,6 +14,10 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from utils.datasets import sample_batch
+
+
+class TrainingDiverged(Exception):
+    """A loss or parameter became NaN or inf; the last good checkpoint is kept."""
 
 
 def data_key(seed):
@@ -75,3 +79,22 @@ def shard_seeds(tree, num_seeds):
     mesh = Mesh(np.array(devices), ('seeds',))
     sharding = NamedSharding(mesh, PartitionSpec('seeds'))
     return jax.device_put(tree, sharding)
+
+
+def diverged_seeds(nonfinite):
+    """{seed index: sorted names of the non-finite metrics (or 'params')} from a train call's flags."""
+    flags = {name: np.asarray(flag).reshape(-1) for name, flag in jax.device_get(nonfinite).items()}
+    num_seeds = len(next(iter(flags.values())))
+    bad = {i: sorted(name for name, flag in flags.items() if bool(flag[i])) for i in range(num_seeds)}
+    return {i: names for i, names in bad.items() if names}
+
+
+def make_validation_fn(batch_size):
+    """(stacked agents, validation data, data keys) -> per-seed losses on a validation batch, no update."""
+
+    def validation_info(agent, data, key):
+        batch = sample_batch(data, jax.random.fold_in(key, 1), batch_size)
+        _, info = agent.total_loss(batch, agent.network.params, rng=jax.random.fold_in(key, 2))
+        return info
+
+    return jax.jit(jax.vmap(validation_info, in_axes=(0, None, 0)))

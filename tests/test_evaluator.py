@@ -1,10 +1,13 @@
 """Evaluation spread over worker processes means the same as the serial loop."""
 
+import functools
+
 import numpy as np
 
+from agents import AGENTS
 from envs.env_utils import make_env
 from tests.helpers import tiny_agent, tiny_config
-from utils.eval_pool import EvalPool
+from utils.evaluator import EvalPool
 from utils.evaluation import run_episodes, summarize
 
 
@@ -13,7 +16,8 @@ def test_parallel_evaluation_matches_serial():
     agent = tiny_agent('drol', {'observations': observations, 'actions': actions})
     serial, _ = run_episodes(agent, make_env('cube-single-play'), 3, seed=4)
 
-    pool = EvalPool(2, 'cube-single-play', 'post', 'drol', tiny_config('drol'), observations, actions)
+    make_agent = functools.partial(AGENTS['drol'].create, 0, observations, actions, tiny_config('drol'))
+    pool = EvalPool(2, functools.partial(make_env, 'cube-single-play', 'post'), make_agent)
     try:
         parallel = pool.run_episodes(agent, 3, seed=4)
     finally:
