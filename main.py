@@ -18,19 +18,33 @@ import warnings
 
 import jax
 import tqdm
-from absl import app, flags, logging
+from absl import flags, logging
 from ml_collections import config_flags
 
 from agents import AGENTS
 from envs.env_utils import check_dataset_matches_env, make_env, make_env_and_datasets, preset_key
-from utils.checkpoints import checkpoint_path, latest_checkpoint, load_checkpoint, remove_checkpoints, restore_from
-from utils.checkpoints import save_checkpoint
+from utils.checkpoints import (
+    checkpoint_path,
+    latest_checkpoint,
+    load_checkpoint,
+    remove_checkpoints,
+    restore_from,
+    save_checkpoint,
+)
 from utils.config_checks import check_agent_keys, check_agent_name, check_run_flags
 from utils.datasets import to_device
-from utils.errors import UserError, exit_on_user_error
+from utils.errors import UserError, run_app
 from utils.evaluator import Evaluator
-from utils.fused_updates import TrainingDiverged, data_key, diverged_seeds, make_train_fn, make_validation_fn
-from utils.fused_updates import shard_seeds, stack_seeds, unstack_seed
+from utils.fused_updates import (
+    TrainingDiverged,
+    data_key,
+    diverged_seeds,
+    make_train_fn,
+    make_validation_fn,
+    shard_seeds,
+    stack_seeds,
+    unstack_seed,
+)
 from utils.log_utils import CsvLogger, WandbLogger
 from utils.presets import apply_preset, check_preset
 from utils.run_dir import prepare_run_dir, run_dir_for, write_json
@@ -76,13 +90,6 @@ flags.DEFINE_string('preset', 'paper', "Per-environment settings: 'paper', 'drol
 flags.DEFINE_enum('wandb_mode', 'disabled', ['disabled', 'online', 'offline'], 'Weights & Biases logging.')
 flags.DEFINE_string('wandb_project', 'drol', 'Weights & Biases project.')
 
-config_flags.DEFINE_config_file(
-    'agent',
-    AGENTS[DEFAULT_AGENT].config_file(),
-    f'Agent: {", ".join(AGENTS)}, or a config file path.',
-    lock_config=False,
-)
-
 
 def run(flags, explicit_keys=frozenset()):
     """Trains `flags.num_seeds` seeds of one agent; returns the final (stacked) agents."""
@@ -121,7 +128,9 @@ def run(flags, explicit_keys=frozenset()):
     agents = [agent_class.create(seed, ex_observations, ex_actions, config) for seed in seeds]
     keys = [data_key(seed) for seed in seeds]
     if flags.restore_path:
-        agents = [restore_from(flags.restore_path, flags.restore_epoch, a, k) for a, k in zip(agents, keys, strict=True)]
+        agents = [
+            restore_from(flags.restore_path, flags.restore_epoch, a, k) for a, k in zip(agents, keys, strict=True)
+        ]
     if not flags.resume:
         for run_dir in run_dirs:
             remove_checkpoints(run_dir)
@@ -178,7 +187,9 @@ def run(flags, explicit_keys=frozenset()):
     def log_training(info, step, speed):
         rows = {f'training/{k}': v for k, v in jax.device_get(info).items()}
         if val_device is not None:
-            rows.update({f'validation/{k}': v for k, v in jax.device_get(validation_fn(agents, val_device, keys)).items()})
+            rows.update(
+                {f'validation/{k}': v for k, v in jax.device_get(validation_fn(agents, val_device, keys)).items()}
+            )
         for i in range(len(seeds)):
             row = {k: v[i] for k, v in rows.items()}
             row.update({'time/steps_per_second': speed, 'time/wall_time': time.time()})
@@ -238,7 +249,9 @@ def agent_config(flags, explicit_keys):
         config[key] = tuple(config[key])
     check_preset(flags.preset)
     agent_class = AGENTS[config.agent_name]
-    applied = apply_preset(config, agent_class.preset_overrides(flags.preset, preset_key(flags.env_name)), explicit_keys)
+    applied = apply_preset(
+        config, agent_class.preset_overrides(flags.preset, preset_key(flags.env_name)), explicit_keys
+    )
     problems = agent_class.config_problems(config)
     if problems:
         raise UserError('Invalid agent settings:\n  ' + '\n  '.join(problems))
@@ -289,7 +302,20 @@ def expand_agent_flag(argv):
     return expanded
 
 
-@exit_on_user_error
+def define_agent_flag(argv):
+    """Checks the agent flags, then defines `--agent`. ml_collections reads the `--agent.KEY`
+    overrides from sys.argv when the flag is defined, so the check and the expansion of
+    `--agent=NAME` come first, and sys.argv is updated in place."""
+    sys.argv[:] = expand_agent_flag(list(argv))
+    config_flags.DEFINE_config_file(
+        'agent',
+        AGENTS[DEFAULT_AGENT].config_file(),
+        f'Agent: {", ".join(AGENTS)}, or a config file path.',
+        lock_config=False,
+    )
+    return sys.argv
+
+
 def main(_):
     try:
         run(FLAGS, explicit_agent_keys(sys.argv))
@@ -299,5 +325,4 @@ def main(_):
 
 
 if __name__ == '__main__':
-    sys.argv = exit_on_user_error(expand_agent_flag)(sys.argv)
-    app.run(main)
+    run_app(main, prepare_argv=define_agent_flag)

@@ -1,17 +1,25 @@
-"""Update throughput of DROL and FQL at the paper's sizes, measured within one process.
+"""Update throughput of the registered agents (`agents.AGENTS`), measured within one process.
 
 Modes (comma-separated `--modes`):
-  update      jitted `update(batch)` on a device batch: updates/s per agent, DROL/FQL ratio.
-  loop        the FQL-style loop (NumPy batch on the host, copy, one call per update) vs the
-              fused device loop with N = 1, 10, 100 updates per call.
-  seeds       1 seed vs `--num_seeds` vmapped seeds (aggregate updates/s).
-  end_to_end  wall time of 5,000 updates plus one 10-episode evaluation on cube-single.
-  eval        a 20-episode cube-single evaluation in-process vs with 2 worker processes.
-Rounds alternate the agents and the median is reported, so background load hits all alike.
-The last printed line is one JSON object with every figure; `--write_results` also writes
-benchmarks/results/<device>.md.
+  update      one jitted update per call, its batch sampled on the device: updates/s of each
+              agent, and each agent's updates/s relative to the first agent listed.
+  loop        the FQL-style loop (NumPy batch sampled on the host, copied, one call per update)
+              vs the fused device loop with N = 1, 10, 100 updates per call, for each agent.
+  seeds       1 seed vs `--num_seeds` vmapped seeds (aggregate updates/s), for each agent.
+  end_to_end  wall time of 5,000 fused updates (on a tiny generated cube-single dataset) and
+              of one 10-episode cube-single evaluation, for each agent.
+  eval        a 20-episode cube-single evaluation of the first agent's policy, in-process vs
+              with 2 worker processes.
+`--agents` defaults to every registered agent. Every `*_hidden_dims` of an agent's config gets
+width `--hidden` (its depth is kept), and `--num_candidates` applies to agents whose config
+has that key. In the update, loop and seeds modes each round times every runner once, in turn,
+after one warm-up call each, and the median over `--rounds` is reported, so background load
+hits all alike. The last printed line is one JSON object with every figure; `--write_results`
+also writes <results_dir>/<device>.md (by default benchmarks/results/<device>.md).
+Bad flags end with one line on stderr and exit status 2; `--help` exits 0.
 """
 
+import functools
 import json
 import os
 import statistics
@@ -22,34 +30,89 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
-from absl import app, flags  # noqa: E402
+from absl import flags  # noqa: E402
 
 from agents import AGENTS  # noqa: E402
 from utils.datasets import sample_batch_numpy, to_device  # noqa: E402
+from utils.errors import UserError, closest, run_app  # noqa: E402
 from utils.fused_updates import data_key, make_train_fn, stack_seeds  # noqa: E402
 
+MODES = ('update', 'loop', 'seeds', 'end_to_end', 'eval')
+POSITIVE_FLAGS = (
+    'updates',
+    'rounds',
+    'batch_size',
+    'hidden',
+    'num_candidates',
+    'num_seeds',
+    'observation_dim',
+    'action_dim',
+)
+DEFAULT_RESULTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'results')
+DATASET_SIZE = 100_000
+END_TO_END_UPDATES = 5000
+
 FLAGS = flags.FLAGS
-flags.DEFINE_string('modes', 'update', 'Comma-separated: update, loop, seeds, end_to_end.')
-flags.DEFINE_string('agents', 'drol,fql', 'Agents to time.')
+flags.DEFINE_string('modes', 'update', f'Comma-separated, any of: {", ".join(MODES)} (see the module docstring).')
+flags.DEFINE_string(
+    'agents',
+    ','.join(AGENTS),
+    'Comma-separated agents to time (default: every registered agent); ratios are relative to the first.',
+)
 flags.DEFINE_integer('batch_size', 256, 'Batch size.')
-flags.DEFINE_integer('hidden', 512, 'Width of the 4-layer actor and critic MLPs.')
-flags.DEFINE_integer('num_candidates', 16, 'DROL K.')
-flags.DEFINE_integer('observation_dim', 37, 'Observation size (cube-double: 37).')
-flags.DEFINE_integer('action_dim', 5, 'Action size (cube-double: 5).')
+flags.DEFINE_integer('hidden', 512, "Width of every *_hidden_dims MLP of an agent's config (depth kept).")
+flags.DEFINE_integer('num_candidates', 16, 'num_candidates (DROL K) of agents whose config has that key.')
+flags.DEFINE_integer('observation_dim', 37, 'Synthetic observation size (cube-double: 37).')
+flags.DEFINE_integer('action_dim', 5, 'Synthetic action size (cube-double: 5).')
 flags.DEFINE_integer('updates', 200, 'Updates timed per round.')
 flags.DEFINE_integer('rounds', 3, 'Rounds per measurement (median reported).')
 flags.DEFINE_integer('num_seeds', 8, 'Seeds for the seeds mode.')
-flags.DEFINE_bool('write_results', False, 'Write benchmarks/results/<device>.md.')
+flags.DEFINE_bool('write_results', False, 'Write <results_dir>/<device>.md.')
+flags.DEFINE_string('results_dir', None, 'Folder for --write_results (default: benchmarks/results).')
 
-DATASET_SIZE = 100_000
+
+def split_names(value):
+    """The comma-separated names of a flag, stripped, empty ones and repeats dropped, in order."""
+    return list(dict.fromkeys(name.strip() for name in value.split(',') if name.strip()))
+
+
+def check_flags(argv):
+    """(agent names, modes) from the flags, or a UserError naming the bad one."""
+    if len(argv) > 1:
+        raise UserError(f'Unexpected argument(s): {" ".join(argv[1:])}; every setting is a --flag (see --help).')
+    for name in POSITIVE_FLAGS:
+        if FLAGS[name].value < 1:
+            raise UserError(f'--{name} must be a positive integer (got {FLAGS[name].value}).')
+    modes = split_names(FLAGS.modes)
+    if not modes:
+        raise UserError(f'--modes is empty; choose from {", ".join(MODES)}.')
+    for mode in modes:
+        if mode not in MODES:
+            raise UserError(f'Unknown mode {mode!r} in --modes; choose from {", ".join(MODES)}.{closest(mode, MODES)}')
+    agent_names = split_names(FLAGS.agents)
+    if not agent_names:
+        raise UserError(f'--agents is empty; choose from {", ".join(AGENTS)}.')
+    for name in agent_names:
+        if name not in AGENTS:
+            raise UserError(
+                f'Unknown agent {name!r} in --agents; registered agents: {", ".join(AGENTS)}.{closest(name, AGENTS)}'
+            )
+        make_config(name)  # Settings the agent itself rejects are a UserError too, before any timing.
+    return agent_names, modes
 
 
 def make_config(agent_name):
+    """The agent's default config with the benchmark's sizes, set only where the config has the key."""
     config = AGENTS[agent_name].default_config()
-    config.actor_hidden_dims = config.value_hidden_dims = (FLAGS.hidden,) * 4
-    config.batch_size = FLAGS.batch_size
-    if 'num_candidates' in config:
-        config.num_candidates = FLAGS.num_candidates
+    for key in config:
+        if key.endswith('_hidden_dims'):
+            config[key] = (FLAGS.hidden,) * len(config[key])
+    for key in ('batch_size', 'num_candidates'):
+        if key in config:
+            config[key] = FLAGS[key].value
+    problems = AGENTS[agent_name].config_problems(config)
+    if problems:
+        raise UserError(f'{agent_name} rejects the benchmark settings: {" ".join(problems)}')
     return config
 
 
@@ -66,19 +129,21 @@ def synthetic_dataset():
 
 
 def create(agent_name, dataset, seed=0):
-    return AGENTS[agent_name].create(seed, dataset['observations'][:1], dataset['actions'][:1],
-                                     make_config(agent_name))
+    return AGENTS[agent_name].create(seed, dataset['observations'][:1], dataset['actions'][:1], make_config(agent_name))
 
 
-def median_rate(run_once, updates_per_round):
-    """Median updates/s over rounds of `run_once()` (after one warm-up call)."""
-    run_once()
-    rates = []
-    for _ in range(FLAGS.rounds):
-        start = time.perf_counter()
+def median_rates(runners):
+    """{key: median updates/s} of `runners` ({key: (run_once, updates per call)}): one warm-up
+    call each, then `--rounds` rounds that each time every runner once, in turn."""
+    for run_once, _ in runners.values():
         run_once()
-        rates.append(updates_per_round / (time.perf_counter() - start))
-    return statistics.median(rates)
+    rates = {key: [] for key in runners}
+    for _ in range(FLAGS.rounds):
+        for key, (run_once, updates) in runners.items():
+            start = time.perf_counter()
+            run_once()
+            rates[key].append(updates / (time.perf_counter() - start))
+    return {key: statistics.median(values) for key, values in rates.items()}
 
 
 def host_loop_runner(agent_name, dataset):
@@ -93,17 +158,19 @@ def host_loop_runner(agent_name, dataset):
         jax.block_until_ready(agent)
         state['agent'] = agent
 
-    return run_once
+    return run_once, FLAGS.updates
 
 
-def fused_runner(agent_name, dataset, updates_per_call, num_seeds=1):
-    data = to_device(dataset)
+def fused_runner(agent_name, dataset, data, updates_per_call, num_seeds=1, total_updates=None):
+    """(run_once, updates per seed per run_once): `total_updates` (default `--updates`) rounded
+    down to whole calls of `updates_per_call` fused updates (at least one call); `data` is
+    `dataset` on the device."""
     agents = stack_seeds([create(agent_name, dataset, seed) for seed in range(num_seeds)])
     state = {'agents': agents, 'keys': stack_seeds([data_key(s) for s in range(num_seeds)])}
     train_fn = make_train_fn(FLAGS.batch_size, updates_per_call, num_seeds)
-    calls = max(1, FLAGS.updates // updates_per_call)
+    calls = max(1, (total_updates or FLAGS.updates) // updates_per_call)
 
-    def run_once():
+    def run_once(calls=calls):
         agents, keys = state['agents'], state['keys']
         for _ in range(calls):
             agents, keys, _, _ = train_fn(agents, keys, data)
@@ -114,79 +181,86 @@ def fused_runner(agent_name, dataset, updates_per_call, num_seeds=1):
 
 
 def measure_update(agent_names, dataset):
-    runners = {name: fused_runner(name, dataset, 1) for name in agent_names}
-    return {f'{name}_updates_per_s': median_rate(*runners[name]) for name in agent_names}
+    data = to_device(dataset)
+    runners = {f'{name}_updates_per_s': fused_runner(name, dataset, data, 1) for name in agent_names}
+    results = median_rates(runners)
+    first = agent_names[0]
+    for name in agent_names[1:]:
+        results[f'{name}_over_{first}'] = results[f'{name}_updates_per_s'] / results[f'{first}_updates_per_s']
+    return results
 
 
 def measure_loop(agent_names, dataset):
-    results = {}
+    data = to_device(dataset)
+    runners = {}
     for name in agent_names:
-        results[f'{name}_host_loop_updates_per_s'] = median_rate(host_loop_runner(name, dataset), FLAGS.updates)
+        runners[f'{name}_host_loop_updates_per_s'] = host_loop_runner(name, dataset)
         for n in (1, 10, 100):
-            results[f'{name}_fused{n}_updates_per_s'] = median_rate(*fused_runner(name, dataset, n))
-    return results
+            runners[f'{name}_fused{n}_updates_per_s'] = fused_runner(name, dataset, data, n)
+    return median_rates(runners)
 
 
 def measure_seeds(agent_names, dataset):
-    results = {}
+    data = to_device(dataset)
+    many = FLAGS.num_seeds
+    runners = {}
     for name in agent_names:
-        single = median_rate(*fused_runner(name, dataset, 10, num_seeds=1))
-        many_run, many_updates = fused_runner(name, dataset, 10, num_seeds=FLAGS.num_seeds)
-        many = median_rate(many_run, many_updates * FLAGS.num_seeds)
-        results[f'{name}_1seed_updates_per_s'] = single
-        results[f'{name}_{FLAGS.num_seeds}seeds_aggregate_updates_per_s'] = many
-        results[f'{name}_{FLAGS.num_seeds}seeds_speedup'] = many / single
+        runners[f'{name}_1seed_updates_per_s'] = fused_runner(name, dataset, data, 10, num_seeds=1)
+        run_once, updates = fused_runner(name, dataset, data, 10, num_seeds=many)
+        runners[f'{name}_{many}seeds_aggregate_updates_per_s'] = (run_once, updates * many)
+    results = median_rates(runners)
+    for name in agent_names:
+        results[f'{name}_{many}seeds_speedup'] = (
+            results[f'{name}_{many}seeds_aggregate_updates_per_s'] / results[f'{name}_1seed_updates_per_s']
+        )
     return results
 
 
-def measure_end_to_end(agent_names):
-    """Seconds for 5,000 fused updates and one 10-episode evaluation on cube-single (tiny data)."""
-    import gymnasium  # noqa: F401
+def measure_end_to_end(agent_names, dataset):
+    """Seconds for 5,000 fused updates (100 per call) on a tiny generated cube-single dataset,
+    and for one 10-episode evaluation of a fresh agent, per agent (`dataset` is unused)."""
     import tempfile
 
-    from envs.env_utils import make_env
-    from tests.conftest import write_ogbench_dataset
+    from envs.env_utils import make_env_and_datasets
+    from tests.helpers import write_ogbench_dataset
     from utils.evaluation import run_episodes
 
-    folder = tempfile.mkdtemp()
-    path = write_ogbench_dataset(os.path.join(folder, 'cube-single-play-v0.npz'), episodes=5, steps=200)
-    import ogbench
-
-    env, train, _ = ogbench.make_env_and_datasets('cube-single-play-singletask-v0', dataset_path=path,
-                                                  success_timing='post')
+    with tempfile.TemporaryDirectory() as folder:
+        path = write_ogbench_dataset(os.path.join(folder, 'cube-single-play-v0.npz'), episodes=5, steps=200)
+        env, train, _, _ = make_env_and_datasets('cube-single-play', dataset_path=path)
+    data = to_device(train)
     results = {}
     for name in agent_names:
-        run_once, _ = fused_runner(name, train, 100)
-        run_once()  # Compile.
+        run_once, _ = fused_runner(name, train, data, 100, total_updates=END_TO_END_UPDATES)
+        run_once(calls=1)  # Compile.
         start = time.perf_counter()
-        for _ in range(5000 // (max(1, FLAGS.updates // 100) * 100)):
-            run_once()
-        train_s = time.perf_counter() - start
+        run_once()
+        results[f'{name}_{END_TO_END_UPDATES}_updates_s'] = time.perf_counter() - start
         agent = create(name, train)
-        run_episodes(agent, make_env('cube-single-play'), 1, 0)  # Compile the policy.
+        run_episodes(agent, env, 1, 0)  # Compile the policy.
         start = time.perf_counter()
         run_episodes(agent, env, 10, 0)
-        results[f'{name}_5000_updates_s'] = train_s
         results[f'{name}_10_episode_eval_s'] = time.perf_counter() - start
     return results
 
 
-def measure_eval(agent_names):
-    """Seconds for a 20-episode evaluation, serial vs 2 warm workers (paper-size DROL policy)."""
+def measure_eval(agent_names, dataset):
+    """Seconds for a 20-episode cube-single evaluation of the first agent's (untrained) policy,
+    serial vs 2 warm worker processes (`dataset` is unused)."""
     from envs.env_utils import make_env
-    from utils.evaluator import EvalPool
     from utils.evaluation import run_episodes
+    from utils.evaluator import EvalPool
 
     name = agent_names[0]
     env = make_env('cube-single-play')
     observations = np.zeros((1, env.observation_space.shape[0]), np.float32)
     actions = np.zeros((1, env.action_space.shape[0]), np.float32)
-    agent = AGENTS[name].create(0, observations, actions, make_config(name))
+    make_agent = functools.partial(AGENTS[name].create, 0, observations, actions, make_config(name))
+    agent = make_agent()
     run_episodes(agent, env, 1, 0)  # Compile.
     start = time.perf_counter()
     run_episodes(agent, env, 20, 0)
     serial = time.perf_counter() - start
-    make_agent = functools.partial(AGENTS[name].create, 0, observations, actions, make_config(name))
     pool = EvalPool(2, functools.partial(make_env, 'cube-single-play', 'post'), make_agent)
     try:
         pool.run_episodes(agent, 2, 0)  # Start and compile in the workers.
@@ -195,45 +269,97 @@ def measure_eval(agent_names):
         parallel = time.perf_counter() - start
     finally:
         pool.close()
-    return {'eval_20_episodes_1_worker_s': serial, 'eval_20_episodes_2_workers_s': parallel,
-            'eval_2_worker_speedup': serial / parallel}
+    return {
+        'eval_agent': name,
+        'eval_20_episodes_1_worker_s': serial,
+        'eval_20_episodes_2_workers_s': parallel,
+        'eval_2_worker_speedup': serial / parallel,
+    }
 
 
-def main(_):
-    agent_names = FLAGS.agents.split(',')
-    dataset = synthetic_dataset()
+MEASURES = {
+    'update': measure_update,
+    'loop': measure_loop,
+    'seeds': measure_seeds,
+    'end_to_end': measure_end_to_end,
+    'eval': measure_eval,
+}
+assert tuple(MEASURES) == MODES
+
+
+def show(value):
+    return f'{value:.3f}' if isinstance(value, float) else str(value)
+
+
+def main(argv):
+    agent_names, modes = check_flags(argv)
+    dataset = synthetic_dataset() if {'update', 'loop', 'seeds'} & set(modes) else None
     device = jax.devices()[0]
-    results = {'device': f'{device.platform}:{getattr(device, "device_kind", "")}', 'batch_size': FLAGS.batch_size,
-               'hidden': FLAGS.hidden, 'num_candidates': FLAGS.num_candidates}
-    measures = {'update': lambda: measure_update(agent_names, dataset),
-                'loop': lambda: measure_loop(agent_names, dataset),
-                'seeds': lambda: measure_seeds(agent_names, dataset),
-                'end_to_end': lambda: measure_end_to_end(agent_names),
-                'eval': lambda: measure_eval(agent_names)}
-    for mode in FLAGS.modes.split(','):
-        figures = measures[mode]()
+    results = {
+        'device': f'{device.platform}:{getattr(device, "device_kind", "")}',
+        'agents': ','.join(agent_names),
+        'batch_size': FLAGS.batch_size,
+        'hidden': FLAGS.hidden,
+    }
+    if any('num_candidates' in AGENTS[name].default_config() for name in agent_names):
+        results['num_candidates'] = FLAGS.num_candidates
+    for mode in modes:
+        figures = MEASURES[mode](agent_names, dataset)
         for key, value in figures.items():
-            print(f'{key}: {value:.2f}')
+            if '_over_' not in key:
+                print(f'{key}: {show(value)}')
         results.update(figures)
-    if 'drol_updates_per_s' in results and 'fql_updates_per_s' in results:
-        results['drol_over_fql'] = results['drol_updates_per_s'] / results['fql_updates_per_s']
-        print(f'DROL/FQL updates-per-second ratio: {results["drol_over_fql"]:.3f}')
+        if mode == 'update':
+            first = agent_names[0]
+            for name in agent_names[1:]:
+                print(
+                    f'{name}/{first} updates-per-second ratio ({name}_over_{first}): '
+                    f'{results[f"{name}_over_{first}"]:.3f}'
+                )
     if FLAGS.write_results:
-        write_markdown(results)
+        write_markdown(results, agent_names, modes)
     print(json.dumps(results))
 
 
-def write_markdown(results):
+def command_line(modes):
+    """The benchmark's command with every flag that was set (the results folder left out)."""
+    args = [f'--modes={",".join(modes)}']
+    for name in (
+        'agents',
+        'batch_size',
+        'hidden',
+        'num_candidates',
+        'observation_dim',
+        'action_dim',
+        'updates',
+        'rounds',
+        'num_seeds',
+    ):
+        if not FLAGS[name].using_default_value:
+            args.append(f'--{name}={FLAGS[name].value}')
+    return f'python benchmarks/update_speed.py {" ".join(args)} --write_results'
+
+
+def write_markdown(results, agent_names, modes):
     name = results['device'].replace(':', '-').replace(' ', '_').strip('-_') or 'device'
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'results', f'{name}.md')
-    lines = [f'# Update speed on {results["device"]}', '',
-             f'Command: `python benchmarks/update_speed.py --modes={FLAGS.modes} --write_results`', '',
-             '| figure | value |', '| --- | --- |']
-    lines += [f'| {k} | {v:.3f} |' if isinstance(v, float) else f'| {k} | {v} |' for k, v in results.items()]
+    folder = FLAGS.results_dir or DEFAULT_RESULTS_DIR
+    os.makedirs(folder, exist_ok=True)
+    path = os.path.join(folder, f'{name}.md')
+    lines = [f'# Update speed on {results["device"]}', '', f'Command: `{command_line(modes)}`', '']
+    if 'update' in modes:
+        first = agent_names[0]
+        lines += ['| agent | updates/s | relative to ' + first + ' |', '| --- | --- | --- |']
+        for agent in agent_names:
+            rate = results[f'{agent}_updates_per_s']
+            ratio = 1.0 if agent == first else results[f'{agent}_over_{first}']
+            lines.append(f'| {agent} | {rate:.3f} | {ratio:.3f} |')
+        lines.append('')
+    lines += ['| figure | value |', '| --- | --- |']
+    lines += [f'| {key} | {show(value)} |' for key, value in results.items()]
     with open(path, 'w') as f:
         f.write('\n'.join(lines) + '\n')
     print(f'wrote {path}')
 
 
 if __name__ == '__main__':
-    app.run(main)
+    run_app(main)

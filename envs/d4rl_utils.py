@@ -55,7 +55,6 @@ ANTMAZE_GOAL_REWARD = 1.0
 REQUIRED_KEYS = ('observations', 'actions', 'rewards', 'terminals')
 
 
-
 def is_d4rl_env(name: str) -> bool:
     return name in D4RL_ENV_NAMES
 
@@ -245,8 +244,8 @@ def read_hdf5(path: str, env_name: str) -> dict:
             missing = [key for key in REQUIRED_KEYS if not isinstance(file.get(key), h5py.Dataset)]
             if missing:
                 raise UserError(
-                    f"D4RL file {path} lacks the key(s) {', '.join(missing)}; a D4RL dataset has "
-                    f"{', '.join(REQUIRED_KEYS)} (and optionally timeouts)."
+                    f'D4RL file {path} lacks the key(s) {", ".join(missing)}; a D4RL dataset has '
+                    f'{", ".join(REQUIRED_KEYS)} (and optionally timeouts).'
                 )
             keys = REQUIRED_KEYS + (('timeouts',) if isinstance(file.get('timeouts'), h5py.Dataset) else ())
             raw = {key: np.asarray(file[key][()]) for key in keys}

@@ -114,7 +114,7 @@ def _read_arrays(path: str, keys: tuple) -> dict:
         raise _fail(
             path,
             f'is not a readable .npz archive ({type(error).__name__}: {error}); it may be truncated by an '
-            f'interrupted download or generation, so delete it and make it again'
+            f'interrupted download or generation, so delete it and make it again',
         ) from None
     return arrays
 

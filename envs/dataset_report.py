@@ -11,13 +11,13 @@ import os
 
 import gymnasium
 import numpy as np
-from absl import app, flags
-
 import ogbench
+from absl import flags
+from ogbench.relabel_utils import relabel_dataset
+
 from envs.dataset_files import check_ogbench_file
 from envs.generate_dataset import dataset_type_of, family_of
-from ogbench.relabel_utils import relabel_dataset
-from utils.errors import UserError, exit_on_user_error
+from utils.errors import UserError, run_app
 
 # Every OGBench manipulation family defines single tasks 1 to 5.
 TASK_IDS = (1, 2, 3, 4, 5)
@@ -37,7 +37,8 @@ def _dataset_name(path: str, env_name: str | None) -> tuple[str, str]:
 
 def _reward_shares(rewards: np.ndarray) -> str:
     levels, counts = np.unique(rewards, return_counts=True)
-    return '  '.join(f'{level:g}: {100 * count / len(rewards):6.2f}% ({count})' for level, count in zip(levels, counts))
+    shares = zip(levels, counts, strict=True)
+    return '  '.join(f'{level:g}: {100 * count / len(rewards):6.2f}% ({count})' for level, count in shares)
 
 
 def report(path: str, env_name: str | None = None) -> str:
@@ -63,9 +64,7 @@ def report(path: str, env_name: str | None = None) -> str:
     lines.append('actions per dimension:      mean      std      min      max')
     for dim in range(actions.shape[1]):
         column = actions[:, dim]
-        lines.append(
-            f'  {dim:<22d} {column.mean():8.3f} {column.std():8.3f} {column.min():8.3f} {column.max():8.3f}'
-        )
+        lines.append(f'  {dim:<22d} {column.mean():8.3f} {column.std():8.3f} {column.min():8.3f} {column.max():8.3f}')
     return '\n'.join(lines)
 
 
@@ -73,7 +72,6 @@ def _define_flags():
     flags.DEFINE_string('env_name', None, "Dataset name when the file name does not tell it, e.g. 'cube-double-play'.")
 
 
-@exit_on_user_error
 def _main(argv):
     if len(argv) != 2:
         raise UserError('Usage: python -m envs.dataset_report PATH [--env_name=<family>-<type>]')
@@ -82,4 +80,4 @@ def _main(argv):
 
 if __name__ == '__main__':
     _define_flags()
-    app.run(_main)
+    run_app(_main)

@@ -22,7 +22,6 @@ from utils.downloads import download_timeout
 from utils.errors import UserError
 
 
-
 def is_d4rl(env_name):
     return d4rl_utils.is_d4rl_env(env_name)
 
@@ -43,12 +42,14 @@ def make_env(env_name, success_timing='post', **kwargs):
         return d4rl_utils.make_env(env_name, **kwargs)
     import ogbench
 
-    return ogbench.make_env_and_datasets(canonical_env_name(env_name), env_only=True, success_timing=success_timing,
-                                         **kwargs)
+    return ogbench.make_env_and_datasets(
+        canonical_env_name(env_name), env_only=True, success_timing=success_timing, **kwargs
+    )
 
 
-def make_env_and_datasets(env_name, dataset_dir='~/.ogbench/data', dataset_path=None, success_timing='post',
-                          gen_episodes=100, gen_workers=1):
+def make_env_and_datasets(
+    env_name, dataset_dir='~/.ogbench/data', dataset_path=None, success_timing='post', gen_episodes=100, gen_workers=1
+):
     """(env, train dataset, validation dataset or None, provenance dict)."""
     if is_d4rl(env_name):
         env = d4rl_utils.make_env(env_name)
@@ -94,14 +95,15 @@ def resolve_ogbench_dataset(family, dataset_dir, dataset_path, gen_episodes, gen
     banner = '!' * 78
     print(
         f'\n{banner}\nWARNING: the official {family} dataset could not be downloaded ({reason}).\n'
-        f'Using a dataset GENERATED LOCALLY with OGBench\'s scripted oracles ({generated}).\n'
+        f"Using a dataset GENERATED LOCALLY with OGBench's scripted oracles ({generated}).\n"
         f'It is NOT the official dataset: scores are not comparable with published numbers.\n{banner}\n',
         file=sys.stderr,
         flush=True,
     )
     if not os.path.exists(generated):
-        generate_dataset(environment, dataset_type, num_episodes=gen_episodes, dataset_dir=generated_dir,
-                         workers=gen_workers)
+        generate_dataset(
+            environment, dataset_type, num_episodes=gen_episodes, dataset_dir=generated_dir, workers=gen_workers
+        )
     provenance = {'source': 'generated (not the official dataset)', 'path': generated}
     sidecar = generated.replace('.npz', '.json')
     if os.path.exists(sidecar):
@@ -123,8 +125,9 @@ def clip_actions(dataset):
     actions = np.asarray(dataset['actions'])
     outside = int(np.sum(np.any(np.abs(actions) > 1 + 1e-4, axis=-1)))
     if outside:
-        print(f'WARNING: {outside} of {len(actions)} dataset actions lie outside [-1, 1]; clipping them.',
-              file=sys.stderr)
+        print(
+            f'WARNING: {outside} of {len(actions)} dataset actions lie outside [-1, 1]; clipping them.', file=sys.stderr
+        )
     return {**dataset, 'actions': np.clip(actions, -ACTION_CLIP, ACTION_CLIP)}
 
 

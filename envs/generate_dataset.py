@@ -22,10 +22,8 @@ from collections import defaultdict
 
 import gymnasium
 import numpy as np
-from absl import app, flags
-from tqdm import tqdm
-
 import ogbench.manipspace  # noqa: F401  (registers the manipulation environments)
+from absl import flags
 from ogbench.manipspace.oracles.markov.button_markov import ButtonMarkovOracle
 from ogbench.manipspace.oracles.markov.cube_markov import CubeMarkovOracle
 from ogbench.manipspace.oracles.markov.drawer_markov import DrawerMarkovOracle
@@ -34,7 +32,9 @@ from ogbench.manipspace.oracles.plan.button_plan import ButtonPlanOracle
 from ogbench.manipspace.oracles.plan.cube_plan import CubePlanOracle
 from ogbench.manipspace.oracles.plan.drawer_plan import DrawerPlanOracle
 from ogbench.manipspace.oracles.plan.window_plan import WindowPlanOracle
-from utils.errors import UserError, exit_on_user_error
+from tqdm import tqdm
+
+from utils.errors import UserError, run_app
 
 GENERATABLE_FAMILIES = ('cube-single', 'cube-double', 'cube-triple', 'scene', 'puzzle-3x3', 'puzzle-4x4')
 DATASET_TYPES = ('play', 'noisy')
@@ -69,8 +69,8 @@ def family_of(env_name: str) -> str:
 def _not_generatable(name: str) -> UserError:
     return UserError(
         f"Cannot generate a dataset for '{name}': only these manipulation families have scripted "
-        f"oracles: {', '.join(GENERATABLE_FAMILIES)} (e.g. --env_name=cube-double-play). Locomotion and "
-        f"visual datasets must be downloaded with ogbench.download_datasets."
+        f'oracles: {", ".join(GENERATABLE_FAMILIES)} (e.g. --env_name=cube-double-play). Locomotion and '
+        f'visual datasets must be downloaded with ogbench.download_datasets.'
     )
 
 
@@ -330,8 +330,11 @@ def generate_dataset(
 
 def _define_flags():
     """Flags exist only when this module is the program, so importing it never clashes with main.py's flags."""
-    flags.DEFINE_string('env_name', None, "Family or dataset/env name, e.g. 'cube-double-play' or "
-                        "'cube-double-play-singletask-task2-v0'.")
+    flags.DEFINE_string(
+        'env_name',
+        None,
+        "Family or dataset/env name, e.g. 'cube-double-play' or 'cube-double-play-singletask-task2-v0'.",
+    )
     flags.DEFINE_string('dataset_type', None, "'play' or 'noisy'; default: the type in --env_name, else 'play'.")
     flags.DEFINE_integer('num_episodes', 1000, 'Training episodes.')
     flags.DEFINE_integer('num_val_episodes', None, 'Validation episodes; default max(1, num_episodes // 10).')
@@ -342,7 +345,6 @@ def _define_flags():
     flags.mark_flag_as_required('env_name')
 
 
-@exit_on_user_error
 def _main(_):
     args = flags.FLAGS
     named_type = dataset_type_of(args.env_name)
@@ -365,4 +367,4 @@ def _main(_):
 
 if __name__ == '__main__':
     _define_flags()
-    app.run(_main)
+    run_app(_main)

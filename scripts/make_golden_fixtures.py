@@ -395,7 +395,7 @@ def write_readme(out_dir, command, commits, dirty, versions):
     ]
     total = 0
     all_keys = {}
-    for name, (which, overrides, hidden, inference_only, desc) in CASES.items():
+    for name, (which, overrides, hidden, inference_only, _desc) in CASES.items():
         path = os.path.join(out_dir, f'golden_{name}.npz')
         if not os.path.exists(path):
             continue
@@ -416,7 +416,7 @@ def write_readme(out_dir, command, commits, dirty, versions):
         '  target_noise_scale, jax_version, threefry_partitionable.',
         '- `config/*`: the case settings applied to the reference `get_config()` (hidden dims,',
         '  batch_size and the overrides); `ref_config/*`: the full resolved reference config (None values omitted).',
-        '- `rng`: the agent\'s initial rng key (uint32 key data). `batches/<field>`: leading axis 10.',
+        "- `rng`: the agent's initial rng key (uint32 key data). `batches/<field>`: leading axis 10.",
         '- `params0/...`: the starting parameters (target critic perturbed).',
         '- `actions/batched`: `sample_actions(obs0[:8], seed=PRNGKey(7))`; `actions/single`: same for `obs0[0]`',
         '  (unbatched), both on the starting agent.',

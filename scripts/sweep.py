@@ -17,12 +17,12 @@ import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
-from absl import app, flags
+from absl import flags
 
 from agents import AGENTS
 from envs.d4rl_utils import ADROIT_ENV_NAMES, ANTMAZE_ENV_NAMES
 from envs.ogbench_names import PAPER_FAMILIES
-from utils.errors import UserError, exit_on_user_error
+from utils.errors import UserError, run_app
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -56,7 +56,7 @@ def parse_seeds(text):
             else:
                 seeds.append(int(part))
     except ValueError as error:
-        raise UserError(f"--seeds={text!r}: use a range like 0-7 or a list like 0,3,5.") from error
+        raise UserError(f'--seeds={text!r}: use a range like 0-7 or a list like 0,3,5.') from error
     return seeds
 
 
@@ -74,11 +74,21 @@ def expand(suite, agents, seeds, sweep_dir, preset='paper', extra=(), envs=None)
             if agent not in AGENTS:
                 raise UserError(f'Unknown agent {agent!r} in --agents; use any of {", ".join(AGENTS)}.')
             for seed in seeds:
-                command = ['python', 'main.py', f'--agent={agent}', f'--env_name={env_name}', f'--seed={seed}',
-                           f'--save_dir={sweep_dir}', '--run_group=runs', f'--preset={preset}']
+                command = [
+                    'python',
+                    'main.py',
+                    f'--agent={agent}',
+                    f'--env_name={env_name}',
+                    f'--seed={seed}',
+                    f'--save_dir={sweep_dir}',
+                    '--run_group=runs',
+                    f'--preset={preset}',
+                ]
                 if suite.startswith('d4rl'):
                     command.append(f'--offline_steps={D4RL_STEPS}')
-                command += [f'--agent.{k}={v}' for k, v in sorted(AGENTS[agent].preset_overrides(preset, lookup).items())]
+                command += [
+                    f'--agent.{k}={v}' for k, v in sorted(AGENTS[agent].preset_overrides(preset, lookup).items())
+                ]
                 command += list(extra)
                 runs.append((os.path.join(sweep_dir, 'runs', f'{agent}_{env_name}_sd{seed}'), command))
     return runs
@@ -115,13 +125,14 @@ def run_all(runs, parallel):
         raise UserError(f'{failed} of {len(todo)} runs failed; see stdout.log in their run directories.')
 
 
-@exit_on_user_error
 def main(argv):
     if FLAGS.print == FLAGS.run:
         raise UserError('Give exactly one of --print and --run.')
     sweep_dir = FLAGS.sweep_dir or os.path.join('exp', 'sweeps', FLAGS.suite)
     envs = FLAGS.envs.split(',') if FLAGS.envs else None
-    runs = expand(FLAGS.suite, FLAGS.agents.split(','), parse_seeds(FLAGS.seeds), sweep_dir, FLAGS.preset, argv[1:], envs)
+    runs = expand(
+        FLAGS.suite, FLAGS.agents.split(','), parse_seeds(FLAGS.seeds), sweep_dir, FLAGS.preset, argv[1:], envs
+    )
     if FLAGS.print:
         print('\n'.join(shlex.join(command) for _, command in runs))
     else:
@@ -129,4 +140,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-    app.run(main)
+    run_app(main)

@@ -1,5 +1,11 @@
-"""Small agents and batches for fast tests."""
+"""What the tests share: tiny agents and batches, tiny OGBench-format datasets, running main.py."""
 
+import csv
+import os
+import subprocess
+import sys
+
+import gymnasium
 import numpy as np
 
 from agents import AGENTS
@@ -26,3 +32,56 @@ def random_batch(batch_size=16, observation_dim=7, action_dim=3, seed=0):
 def tiny_agent(agent_name, batch, seed=0, **overrides):
     config = tiny_config(agent_name, **overrides)
     return AGENTS[agent_name].create(seed, batch['observations'][:1], batch['actions'][:1], config)
+
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TINY = ['--agent.actor_hidden_dims=(32,32)', '--agent.value_hidden_dims=(32,32)', '--agent.batch_size=32']
+
+
+def run_main(*args, check=True):
+    result = subprocess.run(
+        [sys.executable, 'main.py', *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, 'JAX_PLATFORMS': 'cpu'},
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f'main.py failed ({result.returncode}):\n{result.stdout}\n{result.stderr}')
+    return result
+
+
+def read_csv(path):
+    with open(path, newline='') as f:
+        return list(csv.DictReader(f))
+
+
+def write_ogbench_dataset(path, env_id='cube-single-v0', episodes=2, steps=40, seed=0):
+    """Random-action rollouts saved with OGBench's keys and dtypes (train and -val files)."""
+    import ogbench  # noqa: F401  (registers the environments)
+
+    env = gymnasium.make(env_id, terminate_at_goal=False, mode='data_collection', max_episode_steps=steps)
+    rng = np.random.default_rng(seed)
+    for file in (path, path.replace('.npz', '-val.npz')):
+        record = {k: [] for k in ('observations', 'actions', 'terminals', 'qpos', 'qvel')}
+        for episode in range(episodes):
+            observation, info = env.reset(seed=seed * 1000 + episode + (file != path) * 500)
+            for t in range(steps):
+                action = rng.uniform(-1, 1, env.action_space.shape).astype(np.float32)
+                next_observation, _, _, _, info = env.step(action)
+                record['observations'].append(observation)
+                record['actions'].append(action)
+                record['terminals'].append(t == steps - 1)
+                record['qpos'].append(info['prev_qpos'])
+                record['qvel'].append(info['prev_qvel'])
+                observation = next_observation
+        np.savez_compressed(
+            file,
+            observations=np.asarray(record['observations'], np.float32),
+            actions=np.asarray(record['actions'], np.float32),
+            terminals=np.asarray(record['terminals'], bool),
+            qpos=np.asarray(record['qpos'], np.float32),
+            qvel=np.asarray(record['qvel'], np.float32),
+        )
+    return path

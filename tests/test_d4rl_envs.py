@@ -14,9 +14,10 @@ import numpy as np
 import pytest
 
 from envs import d4rl_utils
+from tests.helpers import ROOT
 from utils.errors import UserError
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+pytestmark = pytest.mark.d4rl
 
 
 @pytest.fixture(scope='module')
@@ -60,7 +61,7 @@ def test_antmaze_goal_scores_100_and_ends_the_episode(d4rl):
     env = d4rl_utils.make_env('antmaze-umaze-v2')
     env.reset(seed=0)
     ant = env.unwrapped.gym_env.unwrapped
-    for step in range(3):
+    for _step in range(3):
         ant.set_xy(ant.target_goal)  # Teleported onto the goal after a few ordinary steps.
         _, reward, terminated, truncated, info = env.step(np.zeros(8, np.float32))
         if terminated or truncated:
@@ -133,10 +134,21 @@ def write_antmaze_file(path, episodes=4, steps=50, seed=0):
 def test_main_trains_and_evaluates_on_antmaze(d4rl, agent_name, tmp_path):
     dataset = write_antmaze_file(tmp_path / 'antmaze-tiny.hdf5')
     command = [
-        sys.executable, 'main.py', f'--agent={agent_name}', '--env_name=antmaze-umaze-v2',
-        f'--dataset_path={dataset}', f'--save_dir={tmp_path}', '--run_group=d4rl', '--offline_steps=20',
-        '--log_interval=10', '--eval_interval=20', '--save_interval=20', '--eval_episodes=1',
-        '--agent.actor_hidden_dims=(32,32)', '--agent.value_hidden_dims=(32,32)', '--agent.batch_size=32',
+        sys.executable,
+        'main.py',
+        f'--agent={agent_name}',
+        '--env_name=antmaze-umaze-v2',
+        f'--dataset_path={dataset}',
+        f'--save_dir={tmp_path}',
+        '--run_group=d4rl',
+        '--offline_steps=20',
+        '--log_interval=10',
+        '--eval_interval=20',
+        '--save_interval=20',
+        '--eval_episodes=1',
+        '--agent.actor_hidden_dims=(32,32)',
+        '--agent.value_hidden_dims=(32,32)',
+        '--agent.batch_size=32',
     ]
     result = subprocess.run(
         command, cwd=ROOT, capture_output=True, text=True, timeout=600, env={**os.environ, 'JAX_PLATFORMS': 'cpu'}

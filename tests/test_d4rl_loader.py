@@ -15,6 +15,8 @@ from hypothesis import strategies as st
 from envs import d4rl_utils
 from utils.errors import UserError
 
+pytestmark = pytest.mark.d4rl
+
 ANT_OBS, ANT_ACT = d4rl_utils.expected_dims('antmaze-umaze-v2')
 PEN_OBS, PEN_ACT = d4rl_utils.expected_dims('pen-human-v1')
 KEYS = ('observations', 'actions', 'next_observations', 'rewards', 'masks', 'terminals')
@@ -183,7 +185,9 @@ def test_matches_row_by_row_reference(env_name, flags, with_timeouts, max_steps)
         assert len(transitions['rewards']) == 0
         return
     data = d4rl_utils.fql_preprocess(env_name, transitions)
-    for key, value in zip(('observations', 'next_observations', 'rewards', 'masks', 'terminals'), expected):
+    for key, value in zip(
+        ('observations', 'next_observations', 'rewards', 'masks', 'terminals'), expected, strict=True
+    ):
         np.testing.assert_array_equal(data[key], value.astype(np.float32), err_msg=key)
 
 

@@ -160,7 +160,7 @@ def test_damaged_valid_files_never_escape(tmp_path, cut, flips):
 )
 def test_odd_arrays_never_escape(tmp_path, dtype, shapes, fill):
     keys = ('observations', 'actions', 'terminals', 'qpos', 'qvel')
-    arrays = {key: np.full(shape, fill).astype(dtype) for key, shape in zip(keys, shapes)}
+    arrays = {key: np.full(shape, fill).astype(dtype) for key, shape in zip(keys, shapes, strict=True)}
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
     _check_passes_or_user_error(tmp_path, buffer.getvalue())

@@ -5,8 +5,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from utils.losses import aggregate_heads
 from tests.helpers import random_batch, tiny_agent
+from utils.losses import aggregate_heads
 
 K = 8
 
@@ -38,8 +38,15 @@ def loss_from_candidates(agent, batch, candidates):
 @pytest.mark.parametrize('normalize_q_loss', [True, False])
 def test_efficient_loss_and_gradients_equal_naive(actor_q_agg, normalize_q_loss):
     batch = random_batch()
-    agent = tiny_agent('drol', batch, num_candidates=K, actor_q_agg=actor_q_agg,
-                       normalize_q_loss=normalize_q_loss, bc_coef=0.7, q_coef=1.3)
+    agent = tiny_agent(
+        'drol',
+        batch,
+        num_candidates=K,
+        actor_q_agg=actor_q_agg,
+        normalize_q_loss=normalize_q_loss,
+        bc_coef=0.7,
+        q_coef=1.3,
+    )
     rng = jax.random.PRNGKey(3)
     params = agent.network.params
 
@@ -60,8 +67,9 @@ def optax_global_norm(tree):
 def test_winner_is_nearest_candidate():
     batch = random_batch(batch_size=32)
     agent = tiny_agent('drol', batch, num_candidates=K)
-    candidates, _, distances, winners = agent.route(batch['observations'], batch['actions'],
-                                                    agent.network.params, jax.random.PRNGKey(0))
+    candidates, _, distances, winners = agent.route(
+        batch['observations'], batch['actions'], agent.network.params, jax.random.PRNGKey(0)
+    )
     brute = np.square(np.asarray(candidates) - batch['actions'][:, None]).mean(-1)
     np.testing.assert_allclose(distances, brute, rtol=1e-6)
     np.testing.assert_array_equal(winners, brute.argmin(-1))
@@ -70,8 +78,9 @@ def test_winner_is_nearest_candidate():
 def test_losing_candidates_get_exactly_zero_gradient():
     batch = random_batch()
     agent = tiny_agent('drol', batch, num_candidates=K)
-    candidates, _, distances, winners = agent.route(batch['observations'], batch['actions'],
-                                                    agent.network.params, jax.random.PRNGKey(0))
+    candidates, _, distances, winners = agent.route(
+        batch['observations'], batch['actions'], agent.network.params, jax.random.PRNGKey(0)
+    )
     grads = np.asarray(jax.grad(lambda c: loss_from_candidates(agent, batch, c))(candidates))
     is_winner = np.zeros(grads.shape[:2], bool)
     is_winner[np.arange(len(winners)), np.asarray(winners)] = True

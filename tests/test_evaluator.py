@@ -7,8 +7,8 @@ import numpy as np
 from agents import AGENTS
 from envs.env_utils import make_env
 from tests.helpers import tiny_agent, tiny_config
-from utils.evaluator import EvalPool
 from utils.evaluation import run_episodes, summarize
+from utils.evaluator import EvalPool
 
 
 def test_parallel_evaluation_matches_serial():

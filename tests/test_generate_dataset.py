@@ -18,6 +18,8 @@ from envs.dataset_report import report
 from envs.generate_dataset import GENERATABLE_FAMILIES, family_of, generate_dataset, make_oracles
 from utils.errors import UserError
 
+pytestmark = pytest.mark.slow
+
 STEPS = 100
 EPISODES = 3
 VAL_EPISODES = 1
@@ -114,9 +116,16 @@ def test_unknown_family_is_a_user_error_listing_the_families(tmp_path, name):
 
 def test_command_line_reports_user_errors_with_status_2(tmp_path):
     result = subprocess.run(
-        [sys.executable, '-m', 'envs.generate_dataset', '--env_name=humanoidmaze-medium-navigate',
-         f'--dataset_dir={tmp_path}'],
-        capture_output=True, text=True, cwd=os.path.dirname(os.path.dirname(__file__)),
+        [
+            sys.executable,
+            '-m',
+            'envs.generate_dataset',
+            '--env_name=humanoidmaze-medium-navigate',
+            f'--dataset_dir={tmp_path}',
+        ],
+        capture_output=True,
+        text=True,
+        cwd=os.path.dirname(os.path.dirname(__file__)),
     )
     assert result.returncode == 2
     assert 'cube-double' in result.stderr and 'Traceback' not in result.stderr

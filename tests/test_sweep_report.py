@@ -2,17 +2,21 @@
 
 import json
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
+from scripts import report
 from scripts.report import write_report
 from scripts.sweep import expand, is_finished, parse_seeds
 from utils.errors import UserError
 
 
-@pytest.mark.parametrize('suite, environments', [
-    ('ogbench-default', 10), ('ogbench-all', 50), ('d4rl-antmaze', 6), ('d4rl-adroit', 12)])
+@pytest.mark.parametrize(
+    'suite, environments', [('ogbench-default', 10), ('ogbench-all', 50), ('d4rl-antmaze', 6), ('d4rl-adroit', 12)]
+)
 def test_suites_expand_to_one_command_per_env_agent_seed(suite, environments):
     runs = expand(suite, ['drol', 'fql'], parse_seeds('0-7'), 'sweep')
     assert len(runs) == environments * 2 * 8
@@ -44,14 +48,24 @@ def test_bad_seed_text_is_a_clear_error():
         parse_seeds('zero-7')
 
 
-def fake_run(root, agent, env, seed, successes, final_step=400, with_eval=True):
+def fake_run(root, agent, env, seed, successes, final_step=400, with_eval=True, routing=True):
     run_dir = root / 'runs' / f'{agent}_{env}_sd{seed}'
     os.makedirs(run_dir)
-    (run_dir / 'flags.json').write_text(json.dumps(
-        {'env_name': env, 'seed': seed, 'offline_steps': final_step,
-         'agent': {'agent_name': agent, 'actor_hidden_dims': [64, 64], 'batch_size': 32}}))
-    train = ['step,training/actor/candidate_pairwise_dist,training/actor/duplicate_share,training/actor/bc_loss']
-    train += [f'{s},{1 + seed},{0.1 * seed},{0.5}' for s in (100, 200, 300)]
+    (run_dir / 'flags.json').write_text(
+        json.dumps(
+            {
+                'env_name': env,
+                'seed': seed,
+                'offline_steps': final_step,
+                'agent': {'agent_name': agent, 'actor_hidden_dims': [64, 64], 'batch_size': 32},
+            }
+        )
+    )
+    if routing:
+        train = ['step,training/actor/candidate_pairwise_dist,training/actor/duplicate_share,training/actor/bc_loss']
+        train += [f'{s},{1 + seed},{0.1 * seed},{0.5}' for s in (100, 200, 300)]
+    else:
+        train = ['step,training/critic/critic_loss'] + [f'{s},1.0' for s in (100, 200, 300)]
     (run_dir / 'train.csv').write_text('\n'.join(train) + '\n')
     if with_eval:
         rows = ['step,evaluation/success'] + [f'{100 * (i + 1)},{v}' for i, v in enumerate(successes)]
@@ -66,7 +80,7 @@ def test_report_scores_plots_and_flags(tmp_path):
     missing = fake_run(tmp_path, 'fql', 'cube-single-play', 1, [], with_eval=False)
     partial = fake_run(tmp_path, 'fql', 'cube-single-play', 2, [0.3])
     out = tmp_path / 'report'
-    text = (open(write_report(str(tmp_path), str(out))).read())
+    text = open(write_report(str(tmp_path), str(out))).read()
 
     drol_scores = [100 * np.mean([0.5, 0.7, 0.9]), 100 * np.mean([0.3, 0.5, 0.7])]
     expected_drol = f'{np.mean(drol_scores):.1f} ± {np.std(drol_scores):.1f} (n=2)'
@@ -80,3 +94,152 @@ def test_report_scores_plots_and_flags(tmp_path):
         assert name in text
     assert is_finished(str(tmp_path / 'runs' / 'drol_cube-single-play_sd0'))
     assert not is_finished(str(partial)) and not is_finished(str(missing))
+
+
+def table_row(text, first_cell):
+    """The cells of the Markdown table row whose first cell is `first_cell`."""
+    scores = text.split('## Settings')[0]
+    rows = [line for line in scores.splitlines() if line.startswith(f'| {first_cell} |')]
+    assert len(rows) == 1, (first_cell, rows)
+    return [cell.strip() for cell in rows[0].strip('|').split('|')]
+
+
+def test_every_agent_in_the_sweep_gets_a_column_in_registry_order(tmp_path):
+    for agent, value in (('iql', 0.4), ('fql', 0.2), ('drol', 0.6), ('bc', 0.1)):
+        fake_run(tmp_path, agent, 'cube-single-play', 0, [value] * 4)
+    text = open(write_report(str(tmp_path), str(tmp_path / 'report'))).read()
+
+    # Registry agents first (drol, fql), then the ones it does not know, sorted (bc, iql).
+    assert table_row(text, 'task') == [
+        'task',
+        'drol',
+        'fql',
+        'bc',
+        'iql',
+        'published drol',
+        'published fql',
+        'published bc',
+        'published iql',
+    ]
+    cells = table_row(text, 'cube-single-play')
+    assert cells[1:5] == ['60.0 ± 0.0 (n=1)', '20.0 ± 0.0 (n=1)', '10.0 ± 0.0 (n=1)', '40.0 ± 0.0 (n=1)']
+    assert text.startswith('# drol vs fql vs bc vs iql')
+
+
+def test_three_agents_give_three_score_columns(tmp_path):
+    for agent in ('drol', 'fql', 'iql'):
+        fake_run(tmp_path, agent, 'cube-single-play', 0, [0.5] * 4)
+    text = open(write_report(str(tmp_path), str(tmp_path / 'report'))).read()
+    cells = table_row(text, 'cube-single-play')
+    assert [cell for cell in cells if cell.endswith('(n=1)')] == ['50.0 ± 0.0 (n=1)'] * 3
+    assert table_row(text, 'task')[1:4] == ['drol', 'fql', 'iql']
+
+
+def test_published_numbers_sit_in_the_family_rows(tmp_path):
+    for agent in ('drol', 'fql'):
+        fake_run(tmp_path, agent, 'cube-single-play', 0, [0.5] * 4)
+        fake_run(tmp_path, agent, 'cube-single-play-task2', 0, [0.7] * 4)
+    text = open(write_report(str(tmp_path), str(tmp_path / 'report'))).read()
+
+    assert table_row(text, 'task')[-2:] == ['published drol', 'published fql']
+    family = table_row(text, '**cube-single-play** (task mean)')
+    assert family == ['**cube-single-play** (task mean)', '60.0 (2 of 5 tasks)', '60.0 (2 of 5 tasks)', '97±2', '96±1']
+    # The paper's number is the family mean: shown on the default task's row, not on task2's.
+    assert table_row(text, 'cube-single-play')[-2:] == ['97±2', '96±1']
+    assert table_row(text, 'cube-single-play-task2')[-2:] == ['-', '-']
+    assert "published = the paper's mean over the family's 5 tasks" in text
+    assert "DROL paper's main table" in text and "FQL paper's Table 2" in text
+
+
+def test_published_table_matches_the_spec():
+    assert report.PUBLISHED['cube-double-play'] == {
+        'bc': '2±1',
+        'iql': '7±1',
+        'rebrac': '12±1',
+        'ifql': '14±3',
+        'fql': '29±2',
+        'drol': '20±3',
+        'drol_star': '26±7',
+    }
+    assert report.PUBLISHED['D4RL antmaze (6)']['bc'] == '17'
+    assert len(report.PUBLISHED) == 12
+
+
+def test_a_single_evaluation_is_drawn_with_markers_and_sane_limits(tmp_path):
+    fake_run(tmp_path, 'drol', 'cube-single-play', 0, [0.0], final_step=100)
+    fake_run(tmp_path, 'fql', 'cube-single-play', 0, [0.0], final_step=100, routing=False)
+    out = tmp_path / 'report'
+    text = open(write_report(str(tmp_path), str(out))).read()
+    with open(out / 'curve_cube-single-play.png', 'rb') as f:
+        assert f.read(8) == b'\x89PNG\r\n\x1a\n'
+    assert 'curve_cube-single-play.png' in text
+
+    runs = report.find_runs(str(tmp_path))
+    fig = report.learning_curve_figure(runs, 'cube-single-play', np.random.default_rng(0))
+    ax = fig.axes[0]
+    lines = [line for line in ax.get_lines() if not line.get_label().startswith('_')]
+    assert len(lines) == 2 and all(line.get_marker() not in (None, '', 'None') for line in lines)
+    assert all(len(line.get_xdata()) == 1 for line in lines)
+    low, high = ax.get_ylim()
+    assert low <= 0 and high >= 100  # Success in %, never the +-0.04 band around an all-zero curve.
+    assert ax.get_title() and ax.get_xlabel() == 'gradient steps' and '%' in ax.get_ylabel()
+    assert ax.get_legend() is not None
+
+
+def test_routing_figure_follows_the_logged_columns_not_the_agent_name(tmp_path):
+    fake_run(tmp_path, 'drol', 'cube-single-play', 0, [0.5] * 4, routing=False)
+    fake_run(tmp_path, 'fql', 'cube-single-play', 0, [0.5] * 4, routing=False)
+    fake_run(tmp_path, 'newagent', 'cube-single-play', 0, [0.5] * 4)  # Duplicate share all zero (seed 0).
+    runs = report.find_runs(str(tmp_path))
+    fig = report.routing_figure(runs, 'cube-single-play', np.random.default_rng(0))
+    for ax in fig.axes:
+        assert [line.get_label() for line in ax.get_lines()] == ['newagent (n=1)']
+        assert ax.get_xlabel() == 'gradient steps' and ax.get_ylabel() and ax.get_title()
+        low, high = ax.get_ylim()
+        assert high - low > 0.5  # An all-zero metric gets real limits, not +-0.04.
+    assert fig._suptitle is not None
+    assert [[t.get_text() for t in legend.get_texts()] for legend in fig.legends] == [['newagent (n=1)']]
+
+    for folder in ('newagent_cube-single-play_sd0',):
+        os.remove(tmp_path / 'runs' / folder / 'train.csv')
+    assert report.routing_figure(report.find_runs(str(tmp_path)), 'cube-single-play', np.random.default_rng(0)) is None
+
+
+def test_broken_runs_are_listed_not_a_crash(tmp_path):
+    fake_run(tmp_path, 'drol', 'cube-single-play', 0, [0.5] * 4)
+    garbage = fake_run(tmp_path, 'fql', 'cube-single-play', 0, [0.5] * 4)
+    (garbage / 'eval.csv').write_bytes(b'\x00\xff\xfe garbage \x89\n')
+    no_flags = fake_run(tmp_path, 'fql', 'cube-single-play', 1, [0.5] * 4)
+    os.remove(no_flags / 'flags.json')
+    bad_flags = fake_run(tmp_path, 'fql', 'cube-single-play', 2, [0.5] * 4)
+    (bad_flags / 'flags.json').write_text('{"env_name": "cube-single-pl')
+    no_success = fake_run(tmp_path, 'fql', 'cube-single-play', 3, [0.5] * 4)
+    (no_success / 'eval.csv').write_text('step,evaluation/episode_length\n400,1000\n')
+    truncated = fake_run(tmp_path, 'fql', 'cube-single-play', 4, [0.5] * 4)
+    (truncated / 'eval.csv').write_text('step,evaluation/success\n100,0.5\n200,0.5\n3')
+    text = open(write_report(str(tmp_path), str(tmp_path / 'report'))).read()
+
+    left_out = text.split('Runs left out of the scores:')[1].split('##')[0]
+    listed = [line for line in left_out.splitlines() if line.startswith('- ')]
+    assert len(listed) == 5
+    assert f'- `{garbage}`: unreadable eval.csv' in left_out
+    assert f'- `{no_flags}`: missing flags.json' in left_out
+    assert f'- `{bad_flags}`: unreadable flags.json' in left_out
+    assert f'- `{no_success}`: eval.csv has no evaluation/success values' in left_out
+    assert f'- `{truncated}`: unreadable eval.csv (line 4' in left_out
+    assert table_row(text, 'cube-single-play')[1:3] == ['50.0 ± 0.0 (n=1)', '-']
+
+
+def test_entry_point_help_and_user_errors(tmp_path):
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    helped = subprocess.run(
+        [sys.executable, '-m', 'scripts.report', '--help'], cwd=root, capture_output=True, text=True
+    )
+    assert helped.returncode == 0 and '--out' in helped.stdout + helped.stderr
+    bad_flag = subprocess.run(
+        [sys.executable, '-m', 'scripts.report', str(tmp_path), '--out'], cwd=root, capture_output=True, text=True
+    )
+    assert bad_flag.returncode == 2 and 'Traceback' not in bad_flag.stderr
+    with pytest.raises(SystemExit) as exit_info:
+        report.main(['report', str(tmp_path / 'nowhere')])
+    assert exit_info.value.code == 2

@@ -27,8 +27,10 @@ def check_agent_keys(config_file, keys):
     unknown = sorted(set(keys) - set(known))
     if unknown:
         hints = ' '.join(f'{key!r}:{closest(key, known) or " no close match."}' for key in unknown)
-        raise UserError(f'Unknown agent setting(s) {", ".join(unknown)}. {hints}\n'
-                        f'Settings of {os.path.basename(config_file)}: {", ".join(sorted(known))}.')
+        raise UserError(
+            f'Unknown agent setting(s) {", ".join(unknown)}. {hints}\n'
+            f'Settings of {os.path.basename(config_file)}: {", ".join(sorted(known))}.'
+        )
 
 
 def check_run_flags(flags):

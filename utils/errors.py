@@ -31,3 +31,23 @@ def exit_on_user_error(function):
             sys.exit(2)
 
     return wrapper
+
+
+def run_app(main, prepare_argv=None):
+    """absl's `app.run(main)` with the project's conventions for every entry point: `--help` exits 0
+    (absl ends it with status 1), and a malformed flag or a `UserError` (also one raised by
+    `prepare_argv(argv) -> argv`, run before parsing) is one line on stderr with status 2."""
+    from absl import app, flags
+
+    @exit_on_user_error
+    def parse_flags(argv):
+        if prepare_argv is not None:
+            argv = prepare_argv(argv)
+        try:
+            return flags.FLAGS(argv)
+        except SystemExit as done:  # Raised while parsing only by absl's --help, --helpshort, --helpfull.
+            sys.exit(0 if done.code == 1 else done.code)
+        except flags.Error as error:
+            raise UserError(str(error)) from None
+
+    app.run(exit_on_user_error(main), flags_parser=parse_flags)

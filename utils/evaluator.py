@@ -87,7 +87,9 @@ class Evaluator:
             if self.video_env is None:
                 self.video_env = self.make_env(render_mode='rgb_array')
             _, videos = run_episodes(agent, self.video_env, self.video_episodes, seed + 1, render=True)
-            save_gif([frame for frames in videos for frame in frames], os.path.join(run_dir, 'videos', f'step_{step}.gif'))
+            save_gif(
+                [frame for frames in videos for frame in frames], os.path.join(run_dir, 'videos', f'step_{step}.gif')
+            )
         return stats
 
     def close(self):

@@ -50,6 +50,7 @@ def make_train_fn(batch_size, num_updates, num_seeds):
         return agent, key, last_info, nonfinite
 
     if num_seeds == 1:
+
         def train_seeds(agents, keys, data):
             squeeze = functools.partial(jax.tree_util.tree_map, lambda x: x[0])
             expand = functools.partial(jax.tree_util.tree_map, lambda x: x[None])

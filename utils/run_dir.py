@@ -20,8 +20,9 @@ def prepare_run_dir(path):
             f.write('ok')
         os.remove(probe)
     except OSError as error:
-        raise UserError(f'Cannot write to the run directory {path}: {error.strerror or error}. '
-                        'Choose another --save_dir.') from error
+        raise UserError(
+            f'Cannot write to the run directory {path}: {error.strerror or error}. Choose another --save_dir.'
+        ) from error
     return path
 
 

@@ -30,8 +30,9 @@ def test_flow_actions_are_euler_steps_clipped():
     for i in range(4):
         t = jnp.full((x.shape[0], 1), i / 4)
         x = x + agent.network.select('actor_bc_flow')(batch['observations'], x, t) / 4
-    np.testing.assert_allclose(agent.flow_actions(batch['observations'], noises), jnp.clip(x, -1, 1), rtol=1e-5,
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        agent.flow_actions(batch['observations'], noises), jnp.clip(x, -1, 1), rtol=1e-5, atol=1e-6
+    )
 
 
 def test_distillation_target_carries_no_gradient():
@@ -44,9 +45,18 @@ def test_distillation_target_carries_no_gradient():
         return jax.grad(lambda p: agent.actor_loss(batch, p, rng)[0])(agent.network.params)
 
     low, high = actor_grads(0.0), actor_grads(100.0)
-    for a, b in zip(jax.tree_util.tree_leaves(low['modules_actor_bc_flow']),
-                    jax.tree_util.tree_leaves(high['modules_actor_bc_flow'])):
+    for a, b in zip(
+        jax.tree_util.tree_leaves(low['modules_actor_bc_flow']),
+        jax.tree_util.tree_leaves(high['modules_actor_bc_flow']),
+        strict=True,
+    ):
         np.testing.assert_array_equal(a, b)
-    differences = [np.abs(a - b).max() for a, b in zip(jax.tree_util.tree_leaves(low['modules_actor']),
-                                                       jax.tree_util.tree_leaves(high['modules_actor']))]
+    differences = [
+        np.abs(a - b).max()
+        for a, b in zip(
+            jax.tree_util.tree_leaves(low['modules_actor']),
+            jax.tree_util.tree_leaves(high['modules_actor']),
+            strict=True,
+        )
+    ]
     assert max(differences) > 1e-4

@@ -8,15 +8,13 @@ import jax
 import numpy as np
 import pytest
 
-from tests.helpers import random_batch, tiny_agent
+from tests.helpers import ROOT, random_batch, tiny_agent
 from utils.datasets import sample_batch, to_device
 from utils.fused_updates import data_key, make_train_fn, stack_seeds, unstack_seed
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
 
 def assert_trees_close(a, b, rtol=1e-5, atol=1e-6):
-    for x, y in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b)):
+    for x, y in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b), strict=True):
         np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=rtol, atol=atol)
 
 
@@ -38,8 +36,9 @@ def test_fused_updates_equal_single_updates(agent_name):
     fused, fused_key, info, _ = make_train_fn(16, 5, num_seeds=1)(stack_seeds([agent]), stack_seeds([key]), data)
     assert_trees_close(unstack_seed(fused, 0).network.params, single.network.params)
     np.testing.assert_array_equal(unstack_seed(fused_key, 0), single_key)
-    assert not np.allclose(jax.tree_util.tree_leaves(single.network.params)[0],
-                           jax.tree_util.tree_leaves(agent.network.params)[0])
+    assert not np.allclose(
+        jax.tree_util.tree_leaves(single.network.params)[0], jax.tree_util.tree_leaves(agent.network.params)[0]
+    )
 
 
 @pytest.mark.parametrize('agent_name', ['drol', 'fql'])
@@ -61,7 +60,7 @@ def test_vmapped_seed_matches_single_seed_run(agent_name):
     assert not np.allclose(jax.tree_util.tree_leaves(first)[0], jax.tree_util.tree_leaves(second)[0])
 
 
-SHARDED_SCRIPT = '''
+SHARDED_SCRIPT = """
 import jax, numpy as np
 assert len(jax.devices()) == 2, jax.devices()
 from tests.helpers import random_batch, tiny_agent
@@ -75,15 +74,21 @@ plain, _, _, _ = train_fn(agents, keys, data)
 sharded_agents, sharded_keys = shard_seeds(agents, 4), shard_seeds(keys, 4)
 assert len(sharded_agents.network.params['modules_actor']['mlp']['Dense_0']['kernel'].sharding.device_set) == 2
 sharded, _, _, _ = train_fn(sharded_agents, sharded_keys, data)
-for a, b in zip(jax.tree_util.tree_leaves(plain.network.params), jax.tree_util.tree_leaves(sharded.network.params)):
+plain_leaves = jax.tree_util.tree_leaves(plain.network.params)
+for a, b in zip(plain_leaves, jax.tree_util.tree_leaves(sharded.network.params), strict=True):
     np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)
 print('SHARDED_OK')
-'''
+"""
 
 
 def test_sharded_multi_seed_matches_unsharded():
-    env = {**os.environ, 'XLA_FLAGS': '--xla_force_host_platform_device_count=2', 'JAX_PLATFORMS': 'cpu',
-           'PYTHONPATH': ROOT}
-    result = subprocess.run([sys.executable, '-c', SHARDED_SCRIPT], cwd=ROOT, env=env, capture_output=True,
-                            text=True, timeout=600)
+    env = {
+        **os.environ,
+        'XLA_FLAGS': '--xla_force_host_platform_device_count=2',
+        'JAX_PLATFORMS': 'cpu',
+        'PYTHONPATH': ROOT,
+    }
+    result = subprocess.run(
+        [sys.executable, '-c', SHARDED_SCRIPT], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600
+    )
     assert 'SHARDED_OK' in result.stdout, result.stdout + result.stderr

@@ -1,37 +1,31 @@
 """main.py end to end on a tiny OGBench-format dataset, for both agents."""
 
-import csv
 import json
-import os
-import subprocess
-import sys
 
 import jax
 import numpy as np
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TINY = ['--agent.actor_hidden_dims=(32,32)', '--agent.value_hidden_dims=(32,32)', '--agent.batch_size=32']
+from tests.helpers import TINY, read_csv, run_main, tiny_config
 
-
-def run_main(*args, check=True):
-    result = subprocess.run([sys.executable, 'main.py', *args], cwd=ROOT, capture_output=True, text=True,
-                            timeout=600, env={**os.environ, 'JAX_PLATFORMS': 'cpu'})
-    if check and result.returncode != 0:
-        raise AssertionError(f'main.py failed ({result.returncode}):\n{result.stdout}\n{result.stderr}')
-    return result
-
-
-def read_csv(path):
-    with open(path, newline='') as f:
-        return list(csv.DictReader(f))
+pytestmark = pytest.mark.slow
 
 
 @pytest.mark.parametrize('agent_name', ['drol', 'fql'])
 def test_main_writes_logs_and_a_restorable_checkpoint(agent_name, cube_single_dataset, tmp_path):
-    run_main(f'--agent={agent_name}', '--env_name=cube-single-play', f'--dataset_path={cube_single_dataset}',
-             f'--save_dir={tmp_path}', '--run_group=test', '--offline_steps=40', '--log_interval=20',
-             '--eval_interval=40', '--save_interval=20', '--eval_episodes=2', *TINY)
+    run_main(
+        f'--agent={agent_name}',
+        '--env_name=cube-single-play',
+        f'--dataset_path={cube_single_dataset}',
+        f'--save_dir={tmp_path}',
+        '--run_group=test',
+        '--offline_steps=40',
+        '--log_interval=20',
+        '--eval_interval=40',
+        '--save_interval=20',
+        '--eval_episodes=2',
+        *TINY,
+    )
     run_dir = tmp_path / 'test' / f'{agent_name}_cube-single-play_sd0'
     train_rows = read_csv(run_dir / 'train.csv')
     eval_rows = read_csv(run_dir / 'eval.csv')
@@ -46,7 +40,6 @@ def test_main_writes_logs_and_a_restorable_checkpoint(agent_name, cube_single_da
 
     # Restoring the final checkpoint gives the same actions as the agent the run ended with.
     from agents import AGENTS
-    from tests.helpers import tiny_config
     from utils.checkpoints import load_checkpoint
     from utils.fused_updates import data_key
 
@@ -62,9 +55,18 @@ def test_main_writes_logs_and_a_restorable_checkpoint(agent_name, cube_single_da
     assert not np.allclose(first, np.asarray(fresh_template.sample_actions(observations, seed=key)))
 
     # Evaluating the restored checkpoint through main gives the same actions, hence the same returns.
-    run_main(f'--agent={agent_name}', '--env_name=cube-single-play', f'--dataset_path={cube_single_dataset}',
-             f'--save_dir={tmp_path}', '--run_group=restored', '--offline_steps=0', f'--restore_path={run_dir}',
-             '--restore_epoch=40', '--eval_interval=0', *TINY)
+    run_main(
+        f'--agent={agent_name}',
+        '--env_name=cube-single-play',
+        f'--dataset_path={cube_single_dataset}',
+        f'--save_dir={tmp_path}',
+        '--run_group=restored',
+        '--offline_steps=0',
+        f'--restore_path={run_dir}',
+        '--restore_epoch=40',
+        '--eval_interval=0',
+        *TINY,
+    )
     restored_run = tmp_path / 'restored' / f'{agent_name}_cube-single-play_sd0'
     again, _, _ = load_checkpoint(str(restored_run / 'checkpoint_0.msgpack'), template, data_key(0))
     np.testing.assert_array_equal(first, np.asarray(again.sample_actions(observations, seed=key)))

@@ -8,25 +8,37 @@ import time
 import numpy as np
 import pytest
 
-from tests.test_main import ROOT, TINY, read_csv, run_main
+from tests.helpers import ROOT, TINY, read_csv, run_main, tiny_config, write_ogbench_dataset
+
+pytestmark = pytest.mark.slow
 
 
 def common(dataset, save_dir, *extra):
-    return ('--agent=drol', '--env_name=cube-single-play', f'--dataset_path={dataset}', f'--save_dir={save_dir}',
-            '--eval_interval=0', *TINY, *extra)
+    return (
+        '--agent=drol',
+        '--env_name=cube-single-play',
+        f'--dataset_path={dataset}',
+        f'--save_dir={save_dir}',
+        '--eval_interval=0',
+        *TINY,
+        *extra,
+    )
 
 
-@pytest.mark.parametrize('args, message', [
-    (('--env_name=cube-dubble-play',), 'Did you mean cube-double-play'),
-    (('--agent=drool',), "Unknown agent 'drool'. Did you mean drol?"),
-    (('--agent.num_candidatez=4',), 'Did you mean num_candidates'),
-    (('--offline_steps=-5',), '--offline_steps must not be negative'),
-    (('--agent.batch_size=0',), 'batch_size must be at least 1'),
-    (('--agent.num_candidates=0',), 'num_candidates (K) must be at least 1'),
-    (('--agent.discount=1.5',), 'discount must lie in (0, 1]'),
-    (('--agent.q_agg=median',), "q_agg must be one of ('mean', 'min')"),
-    (('--log_interval=10', '--updates_per_call=3'), 'is not a multiple of --updates_per_call=3'),
-])
+@pytest.mark.parametrize(
+    'args, message',
+    [
+        (('--env_name=cube-dubble-play',), 'Did you mean cube-double-play'),
+        (('--agent=drool',), "Unknown agent 'drool'. Did you mean drol?"),
+        (('--agent.num_candidatez=4',), 'Did you mean num_candidates'),
+        (('--offline_steps=-5',), '--offline_steps must not be negative'),
+        (('--agent.batch_size=0',), 'batch_size must be at least 1'),
+        (('--agent.num_candidates=0',), 'num_candidates (K) must be at least 1'),
+        (('--agent.discount=1.5',), 'discount must lie in (0, 1]'),
+        (('--agent.q_agg=median',), "q_agg must be one of ('mean', 'min')"),
+        (('--log_interval=10', '--updates_per_call=3'), 'is not a multiple of --updates_per_call=3'),
+    ],
+)
 def test_bad_flags_give_one_clear_message(args, message, cube_single_dataset, tmp_path):
     result = run_main(*common(cube_single_dataset, tmp_path), *args, check=False)
     assert result.returncode == 2, result.stderr
@@ -49,7 +61,6 @@ def test_dataset_of_another_environment_is_reported(cube_single_dataset, tmp_pat
 
 
 def test_actions_outside_bounds_are_clipped_with_a_count(tmp_path):
-    from tests.conftest import write_ogbench_dataset
 
     path = write_ogbench_dataset(str(tmp_path / 'cube-single-play-v0.npz'), episodes=1, steps=30)
     data = dict(np.load(path))
@@ -65,7 +76,6 @@ def training_metrics(run_dir):
 
 def final_params(run_dir, step):
     from agents import AGENTS
-    from tests.helpers import tiny_config
     from utils.checkpoints import load_checkpoint
     from utils.fused_updates import data_key
 
@@ -82,8 +92,12 @@ def test_killed_run_resumes_to_the_same_result(cube_single_dataset, tmp_path):
     run_main(*common(cube_single_dataset, tmp_path / 'again'), *steps)
 
     killed_dir = tmp_path / 'killed' / 'Debug' / 'drol_cube-single-play_sd0'
-    process = subprocess.Popen([sys.executable, 'main.py', *common(cube_single_dataset, tmp_path / 'killed'), *steps],
-                               cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [sys.executable, 'main.py', *common(cube_single_dataset, tmp_path / 'killed'), *steps],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.time() + 300
     while not (killed_dir / 'checkpoint_1000.msgpack').exists() and time.time() < deadline:
         time.sleep(0.05)
@@ -102,7 +116,7 @@ def test_killed_run_resumes_to_the_same_result(cube_single_dataset, tmp_path):
     straight_agent, straight_key = final_params(straight_dir, 3000)
     killed_agent, killed_key = final_params(killed_dir, 3000)
     np.testing.assert_array_equal(straight_key, killed_key)
-    for a, b in zip(jax_leaves(straight_agent), jax_leaves(killed_agent)):
+    for a, b in zip(jax_leaves(straight_agent), jax_leaves(killed_agent), strict=True):
         np.testing.assert_array_equal(a, b)
 
 
@@ -113,8 +127,13 @@ def jax_leaves(agent):
 
 
 def test_divergence_stops_the_run_and_keeps_a_loadable_checkpoint(cube_single_dataset, tmp_path):
-    result = run_main(*common(cube_single_dataset, tmp_path), '--offline_steps=50', '--log_interval=10',
-                      '--agent.lr=1e30', check=False)
+    result = run_main(
+        *common(cube_single_dataset, tmp_path),
+        '--offline_steps=50',
+        '--log_interval=10',
+        '--agent.lr=1e30',
+        check=False,
+    )
     assert result.returncode == 3, result.stderr
     assert 'Training diverged' in result.stderr and 'non-finite' in result.stderr
     run_dir = tmp_path / 'Debug' / 'drol_cube-single-play_sd0'

@@ -1,0 +1,49 @@
+"""Every entry point: `--help` exits 0, and a user mistake is one line on stderr with status 2."""
+
+import subprocess
+import sys
+
+import pytest
+
+from tests.helpers import ROOT
+
+ENTRY_POINTS = [
+    ['main.py'],
+    ['-m', 'scripts.sweep'],
+    ['-m', 'scripts.report'],
+    ['-m', 'envs.generate_dataset'],
+    ['-m', 'envs.dataset_report'],
+    ['benchmarks/update_speed.py'],
+]
+
+
+def run(*args):
+    return subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.parametrize('entry_point', ENTRY_POINTS, ids=lambda e: e[-1])
+def test_help_exits_zero(entry_point):
+    result = run(*entry_point, '--help')
+    assert result.returncode == 0, result.stderr
+    assert 'Traceback' not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize('entry_point', ENTRY_POINTS, ids=lambda e: e[-1])
+def test_malformed_flag_is_one_line(entry_point):
+    result = run(*entry_point, '--no_such_flag=1')
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith('error: ') and 'Traceback' not in result.stderr
+
+
+@pytest.mark.parametrize(
+    'args, message',
+    [
+        (['--agent.num_candidate=4'], 'Did you mean num_candidates'),  # No --agent: the default agent's keys.
+        (['--agent=fql', '--agent.num_candidates=4'], "Unknown agent setting(s) num_candidates"),
+        (['--offline_steps=abc'], '--offline_steps'),
+    ],
+)
+def test_main_agent_and_flag_typos(args, message):
+    result = run('main.py', *args)
+    assert result.returncode == 2 and message in result.stderr, result.stderr
+    assert 'Traceback' not in result.stderr
