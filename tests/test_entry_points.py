@@ -39,7 +39,7 @@ def test_malformed_flag_is_one_line(entry_point):
     'args, message',
     [
         (['--agent.num_candidate=4'], 'Did you mean num_candidates'),  # No --agent: the default agent's keys.
-        (['--agent=fql', '--agent.num_candidates=4'], "Unknown agent setting(s) num_candidates"),
+        (['--agent=fql', '--agent.num_candidates=4'], 'Unknown agent setting(s) num_candidates'),
         (['--offline_steps=abc'], '--offline_steps'),
     ],
 )
