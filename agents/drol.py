@@ -13,7 +13,7 @@ candidates (only winners receive any) at a fraction of the cost.
 import jax
 import jax.numpy as jnp
 
-from agents.base import OneStepActorCritic, base_config
+from agents.one_step import OneStepActorCritic, base_config
 from utils.latents import sample_ball
 from utils.losses import aggregate_heads, q_loss
 

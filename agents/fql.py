@@ -8,7 +8,7 @@ Equations: docs/algorithm.md.
 import jax
 import jax.numpy as jnp
 
-from agents.base import OneStepActorCritic, base_config
+from agents.one_step import OneStepActorCritic, base_config
 from utils.latents import sample_gaussian
 from utils.losses import q_loss
 from utils.networks import ActorVectorField

@@ -1,4 +1,5 @@
-"""What DROL and FQL share: the critic, its target, the update step and one-pass inference.
+"""The one-step actor-critic DROL and FQL share: the critic, its target, the update step and
+one-pass inference.
 
 Both agents are one-step actors pi(s, z) trained against an ensembled critic; they differ
 in the latent prior, the actor loss and any extra networks, which subclasses provide.
@@ -8,20 +9,14 @@ muzhancun/DROL), so that from the same parameters and key the project draws the 
 noise and computes the same update; `tests/test_golden_references.py` checks this.
 """
 
-import functools
-import inspect
-import sys
-from typing import Any
-
 import flax
 import jax
 import jax.numpy as jnp
 import ml_collections
-import optax
 
-from utils.errors import closest
-from utils.flax_utils import ModuleDict, TrainState, nonpytree_field
-from utils.losses import AGGREGATIONS, aggregate_heads
+from agents.agent import Agent, adam, with_target_update
+from utils.flax_utils import ModuleDict, TrainState
+from utils.losses import aggregate_heads
 from utils.networks import LatentActor, Value
 
 
@@ -46,19 +41,10 @@ def base_config():
     )
 
 
-@functools.lru_cache(maxsize=None)
-def adam(learning_rate):
-    """One optimiser object per learning rate: agents of different seeds then share their static
-    fields, so they can be stacked into one pytree and trained together under `vmap`."""
-    return optax.adam(learning_rate=learning_rate)
+class OneStepActorCritic(Agent):
+    """Subclasses add `sample_latents`, `actor_loss`, extra modules and `get_config`."""
 
-
-class OneStepActorCritic(flax.struct.PyTreeNode):
-    """Base agent; subclasses add `sample_latents`, `actor_loss`, extra modules and `get_config`."""
-
-    rng: Any
-    network: TrainState
-    config: Any = nonpytree_field()
+    aggregation_keys = ('q_agg', 'critic_selection_q_agg')
 
     def sample_latents(self, rng, batch_shape):
         raise NotImplementedError
@@ -118,16 +104,8 @@ class OneStepActorCritic(flax.struct.PyTreeNode):
         """
         new_rng, rng = jax.random.split(self.rng)
         network, info = self.network.apply_loss_fn(lambda params: self.total_loss(batch, params, rng))
-        old = self.network.params
-        params = dict(network.params)
-        params['modules_target_critic'] = optax.incremental_update(
-            old['modules_critic'], old['modules_target_critic'], self.config['tau']
-        )
-        return self.replace(network=network.replace(params=params), rng=new_rng), info
-
-    @jax.jit
-    def update(self, batch):
-        return self.update_step(batch)
+        network = with_target_update(network, self.network.params, 'critic', self.config['tau'])
+        return self.replace(network=network, rng=new_rng), info
 
     @jax.jit
     def sample_actions(self, observations, seed=None):
@@ -167,56 +145,9 @@ class OneStepActorCritic(flax.struct.PyTreeNode):
         frozen = flax.core.FrozenDict(**config.to_dict(), action_dim=action_dim)
         return cls(rng=rng, network=network, config=frozen)
 
-    # Per-agent knowledge used by the rest of the program (config, checks, presets, inference).
-
-    @classmethod
-    def default_config(cls):
-        """The `get_config()` of the agent's own file."""
-        return sys.modules[cls.__module__].get_config()
-
-    @classmethod
-    def config_file(cls):
-        """The agent's file, which `--agent=<file>` loads through ml_collections."""
-        return inspect.getfile(cls)
-
     @classmethod
     def config_problems(cls, config):
-        """Impossible values of the shared settings, as sentences (empty when all is well)."""
-        problems = []
-
-        def need(ok, message):
-            if not ok:
-                problems.append(message)
-
-        need(config.batch_size >= 1, f'batch_size must be at least 1 (got {config.batch_size}).')
-        need(config.lr > 0, f'lr must be positive (got {config.lr}).')
-        need(0 < config.discount <= 1, f'discount must lie in (0, 1] (got {config.discount}).')
-        need(0 < config.tau <= 1, f'tau must lie in (0, 1] (got {config.tau}).')
-        need(
-            config.critic_num_candidates >= 1,
-            f'critic_num_candidates must be at least 1 (got {config.critic_num_candidates}).',
-        )
-        for key in ('actor_hidden_dims', 'value_hidden_dims'):
-            dims = tuple(config[key])
-            need(
-                len(dims) > 0 and all(isinstance(d, int) and d > 0 for d in dims),
-                f'{key} must be a non-empty tuple of positive sizes (got {dims}).',
-            )
-        for key in cls.aggregation_keys:
-            need(
-                config[key] in AGGREGATIONS,
-                f'{key} must be one of {AGGREGATIONS} (got {config[key]!r}).{closest(str(config[key]), AGGREGATIONS)}',
-            )
+        problems = super().config_problems(config)
+        if config.critic_num_candidates < 1:
+            problems.append(f'critic_num_candidates must be at least 1 (got {config.critic_num_candidates}).')
         return problems
-
-    aggregation_keys = ('q_agg', 'critic_selection_q_agg')
-
-    @classmethod
-    def inference_module_names(cls, config):
-        """Parameter groups that acting needs; evaluation workers receive only these."""
-        return ('modules_actor',)
-
-    @classmethod
-    def preset_overrides(cls, preset, env_key):
-        """The settings `preset` gives this agent on `env_key` (OGBench family or D4RL dataset)."""
-        return {}

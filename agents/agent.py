@@ -1,0 +1,105 @@
+"""What every agent shares: its fields, the jitted update, the target-network step, and the
+class-level knowledge the rest of the program asks for (config, checks, presets, inference).
+
+An agent is a `flax.struct.PyTreeNode` with `rng`, `network` (one `TrainState` holding every
+module) and a static `config`, as in the FQL codebase. A subclass provides `create`,
+`total_loss`, `update_step` (unjitted, so fused loops and multi-seed `vmap` can wrap it) and
+`sample_actions`, and its file provides `get_config()`.
+"""
+
+import functools
+import inspect
+import sys
+from typing import Any
+
+import flax
+import jax
+import optax
+
+from utils.errors import closest
+from utils.flax_utils import TrainState, nonpytree_field
+from utils.losses import AGGREGATIONS
+
+
+@functools.lru_cache(maxsize=None)
+def adam(learning_rate):
+    """One optimiser object per learning rate: agents of different seeds then share their static
+    fields, so they can be stacked into one pytree and trained together under `vmap`."""
+    return optax.adam(learning_rate=learning_rate)
+
+
+def with_target_update(network, old_params, module_name, tau):
+    """`network` whose `modules_target_<module_name>` moved by Polyak averaging toward the module's
+    parameters from *before* this step's optimiser update (`old_params`), as the references do:
+    target <- tau * old + (1 - tau) * target."""
+    params = dict(network.params)
+    params[f'modules_target_{module_name}'] = optax.incremental_update(
+        old_params[f'modules_{module_name}'], old_params[f'modules_target_{module_name}'], tau
+    )
+    return network.replace(params=params)
+
+
+class Agent(flax.struct.PyTreeNode):
+    rng: Any
+    network: TrainState
+    config: Any = nonpytree_field()
+
+    # Config keys whose value must be one of `utils.losses.AGGREGATIONS`, checked when present.
+    aggregation_keys = ('q_agg',)
+
+    def update_step(self, batch):
+        raise NotImplementedError
+
+    @jax.jit
+    def update(self, batch):
+        return self.update_step(batch)
+
+    @classmethod
+    def default_config(cls):
+        """The `get_config()` of the agent's own file."""
+        return sys.modules[cls.__module__].get_config()
+
+    @classmethod
+    def config_file(cls):
+        """The agent's file, which `--agent=<file>` loads through ml_collections."""
+        return inspect.getfile(cls)
+
+    @classmethod
+    def inference_module_names(cls, config):
+        """Parameter groups that acting needs; evaluation workers receive only these."""
+        return ('modules_actor',)
+
+    @classmethod
+    def preset_overrides(cls, preset, env_key):
+        """The settings `preset` gives this agent on `env_key` (OGBench family or D4RL dataset)."""
+        return {}
+
+    @classmethod
+    def config_problems(cls, config):
+        """Impossible values of the common settings, as sentences (empty when all is well).
+        Subclasses add their own keys' checks."""
+        problems = []
+
+        def need(ok, message):
+            if not ok:
+                problems.append(message)
+
+        need(config.batch_size >= 1, f'batch_size must be at least 1 (got {config.batch_size}).')
+        need(config.lr > 0, f'lr must be positive (got {config.lr}).')
+        need(0 < config.discount <= 1, f'discount must lie in (0, 1] (got {config.discount}).')
+        if 'tau' in config:
+            need(0 < config.tau <= 1, f'tau must lie in (0, 1] (got {config.tau}).')
+        for key in ('actor_hidden_dims', 'value_hidden_dims'):
+            if key in config:
+                dims = tuple(config[key])
+                need(
+                    len(dims) > 0 and all(isinstance(d, int) and d > 0 for d in dims),
+                    f'{key} must be a non-empty tuple of positive sizes (got {dims}).',
+                )
+        for key in cls.aggregation_keys:
+            value = str(config[key])
+            need(
+                value in AGGREGATIONS,
+                f'{key} must be one of {AGGREGATIONS} (got {config[key]!r}).{closest(value, AGGREGATIONS)}',
+            )
+        return problems
