@@ -17,7 +17,6 @@ import time
 import warnings
 
 import jax
-import tqdm
 from absl import flags, logging
 from ml_collections import config_flags
 
@@ -25,8 +24,9 @@ from agents import AGENTS
 from envs.env_utils import check_dataset_matches_env, make_env, make_env_and_datasets, preset_key
 from utils.checkpoints import (
     checkpoint_path,
+    checkpoint_steps,
     latest_checkpoint,
-    load_checkpoint,
+    load_common_step,
     remove_checkpoints,
     restore_from,
     save_checkpoint,
@@ -47,7 +47,9 @@ from utils.fused_updates import (
 )
 from utils.log_utils import CsvLogger, WandbLogger
 from utils.presets import apply_preset, check_preset
-from utils.run_dir import prepare_run_dir, run_dir_for, write_json
+from utils.progress import Progress, duration
+from utils.run_dir import check_or_write_record, lock_run_dir, prepare_run_dir, run_dir_for, write_json
+from utils.stop_signals import StopRequested, StopSignals
 
 # Known-harmless noise from the simulators on headless machines; real warnings still show.
 warnings.filterwarnings('ignore', message='.*precision lowered by casting.*')
@@ -68,6 +70,9 @@ flags.DEFINE_integer('offline_steps', 1000000, 'Number of offline gradient steps
 flags.DEFINE_integer('log_interval', 5000, 'Training-metrics logging interval (steps).')
 flags.DEFINE_integer('eval_interval', 100000, 'Evaluation interval (steps), also at step 1; 0 disables evaluation.')
 flags.DEFINE_integer('save_interval', 100000, 'Checkpoint interval (steps); the final step is always saved.')
+flags.DEFINE_float(
+    'save_minutes', 10.0, 'Also save when this many minutes passed since the last save (the newest kept).'
+)
 flags.DEFINE_integer('eval_episodes', 50, 'Episodes per evaluation.')
 flags.DEFINE_integer('video_episodes', 0, 'Extra evaluation episodes rendered to a GIF in the run directory.')
 flags.DEFINE_bool('resume', True, 'Continue from the latest checkpoint in the run directory if there is one.')
@@ -80,7 +85,11 @@ flags.DEFINE_enum(
     ['pre', 'post'],
     "OGBench single-task success on s' ('post', as in ogbench 1.1.0 and the papers) or s ('pre').",
 )
-flags.DEFINE_integer('gen_episodes', 100, 'Episodes to generate when an OGBench dataset cannot be downloaded.')
+flags.DEFINE_integer(
+    'gen_episodes',
+    None,
+    'Episodes to generate when an OGBench dataset cannot be downloaded (default: a complete generated set, else 100).',
+)
 
 flags.DEFINE_integer('updates_per_call', 1, 'Updates fused into one jitted call (lax.scan).')
 flags.DEFINE_integer('num_seeds', 1, 'Independent seeds trained together in this process (vmap).')
@@ -103,6 +112,7 @@ def run(flags, explicit_keys=frozenset()):
         prepare_run_dir(run_dir_for(flags.save_dir, flags.run_group, config.agent_name, flags.env_name, seed))
         for seed in seeds
     ]
+    locks = [lock_run_dir(run_dir) for run_dir in run_dirs]  # noqa: F841  (held until the process ends)
 
     # Environment and data.
     env, train_data, val_data, provenance = make_env_and_datasets(
@@ -114,13 +124,17 @@ def run(flags, explicit_keys=frozenset()):
         gen_workers=min(2, os.cpu_count() or 1),
     )
     check_dataset_matches_env(train_data, env, provenance.get('path') or flags.env_name)
+
+    # The run's record: written once, compared on every later command in the same directories.
     record = {flag.name: flag.value for flag in flags.get_key_flags_for_module(sys.argv[0]) if flag.name != 'agent'}
     for seed, run_dir in zip(seeds, run_dirs, strict=True):
-        write_json(
-            os.path.join(run_dir, 'flags.json'),
-            {**record, 'seed': seed, 'agent': config.to_dict(), 'preset_applied': applied},
+        continues = flags.resume and bool(checkpoint_steps(run_dir))
+        check_or_write_record(
+            run_dir, {**record, 'seed': seed, 'agent': config.to_dict(), 'preset_applied': applied}, continues
         )
-        write_json(os.path.join(run_dir, 'dataset.json'), provenance)
+        if not continues:
+            remove_checkpoints(run_dir)
+            write_json(os.path.join(run_dir, 'dataset.json'), provenance)
 
     # One agent and one data-order key per seed: new, restored from another run, or resumed.
     agent_class = AGENTS[config.agent_name]
@@ -131,18 +145,11 @@ def run(flags, explicit_keys=frozenset()):
         agents = [
             restore_from(flags.restore_path, flags.restore_epoch, a, k) for a, k in zip(agents, keys, strict=True)
         ]
-    if not flags.resume:
-        for run_dir in run_dirs:
-            remove_checkpoints(run_dir)
-    start_step = 0
-    resumable = [latest_checkpoint(run_dir) for run_dir in run_dirs]
-    if all(resumable):
-        start_step = min(step for step, _ in resumable)
-        restored = [
-            load_checkpoint(checkpoint_path(run_dir, start_step), agent, key)
-            for run_dir, agent, key in zip(run_dirs, agents, keys, strict=True)
-        ]
-        agents, keys = [r[0] for r in restored], [r[1] for r in restored]
+    start_step, elapsed_before = 0, 0.0
+    resumed = load_common_step(run_dirs, agents, keys)
+    if resumed:
+        agents, keys = [r[0] for r in resumed], [r[1] for r in resumed]
+        start_step, elapsed_before = resumed[0][2], resumed[0][3].get('elapsed', 0.0)
         print(f'Resuming from step {start_step} in {run_dirs[0]}' + (' and others' if len(run_dirs) > 1 else ''))
 
     # Logs.
@@ -150,9 +157,21 @@ def run(flags, explicit_keys=frozenset()):
     eval_logs = [CsvLogger(os.path.join(run_dir, 'eval.csv')) for run_dir in run_dirs]
     for logger in train_logs + eval_logs:
         logger.truncate_after(start_step)
-    if start_step == 0:
-        for run_dir, agent, key in zip(run_dirs, agents, keys, strict=True):
-            save_checkpoint(run_dir, 0, agent, key)
+    if start_step >= flags.offline_steps and resumed:
+        for i, seed in enumerate(seeds):
+            last = f'; last evaluation: {headline(eval_logs[i].rows[-1])}' if eval_logs[i].rows else ''
+            print(f'Seed {seed} already finished at step {start_step} (--offline_steps={flags.offline_steps}){last}.')
+        print(f'Nothing to train. Logs: {run_dirs[0]}' + (' and others' if len(run_dirs) > 1 else ''))
+        return stack_seeds(agents)
+    started = time.time()
+
+    def elapsed():
+        return elapsed_before + time.time() - started
+
+    def save(step):
+        for i, run_dir in enumerate(run_dirs):
+            save_checkpoint(run_dir, step, unstack_seed(agents, i), unstack_seed(keys, i), elapsed())
+
     wandb_runs = []
     if flags.wandb_mode != 'disabled':
         wandb_runs = [
@@ -176,11 +195,13 @@ def run(flags, explicit_keys=frozenset()):
     )
     agents = shard_seeds(stack_seeds(agents), len(seeds))
     keys = shard_seeds(stack_seeds(keys), len(seeds))
+    if start_step == 0:
+        save(0)
     data = to_device(train_data)
     val_device = to_device(val_data) if val_data is not None else None
     train_fn = make_train_fn(config.batch_size, flags.updates_per_call, len(seeds))
-    # Both references evaluate after the first update too; with fused updates the first chunk
-    # then runs as single updates (the same computation as one fused chunk).
+    # Chunks that start off the fused grid (step 1, whose evaluation both references make; a
+    # resumed step between intervals; the last steps) run as single updates, the same computation.
     single_fn = make_train_fn(config.batch_size, 1, len(seeds)) if flags.updates_per_call > 1 else train_fn
     validation_fn = make_validation_fn(config.batch_size)
 
@@ -192,50 +213,73 @@ def run(flags, explicit_keys=frozenset()):
             )
         for i in range(len(seeds)):
             row = {k: v[i] for k, v in rows.items()}
-            row.update({'time/steps_per_second': speed, 'time/wall_time': time.time()})
+            row.update({'time/steps_per_second': speed, 'time/elapsed': elapsed(), 'time/wall_time': time.time()})
             train_logs[i].log(row, step)
             if wandb_runs:
                 wandb_runs[i].log(row, step)
 
-    def evaluate(step, bar):
+    def evaluate(step):
         for i, seed in enumerate(seeds):
             stats = evaluator.evaluate(unstack_seed(agents, i), seed, step, run_dirs[i])
             eval_logs[i].log(stats, step)
             if wandb_runs:
                 wandb_runs[i].log(stats, step)
-            bar.write(f'step {step} seed {seed}: {headline(stats)}')
+            progress.write(f'step {step} seed {seed}: {headline(stats)}')
 
     # The loop.
-    step, last_log_time, last_log_step = start_step, time.time(), start_step
+    seed_text = f'seed {seeds[0]}' if len(seeds) == 1 else f'seeds {seeds[0]}-{seeds[-1]}'
+    progress = Progress(f'{config.agent_name} {flags.env_name} {seed_text}', flags.offline_steps, start_step)
+    progress.write(
+        f'Training {config.agent_name} on {flags.env_name} ({seed_text}) from step {start_step} to '
+        f'{flags.offline_steps}; logs in {run_dirs[0]}' + (' and beside it.' if len(run_dirs) > 1 else '.')
+    )
+    step, last_log_time, last_log_step, last_save_time, timed_save = (
+        start_step,
+        time.time(),
+        start_step,
+        time.time(),
+        None,
+    )
     try:
-        with tqdm.tqdm(
-            total=flags.offline_steps, initial=start_step, smoothing=0.1, dynamic_ncols=True, disable=None
-        ) as bar:
+        with StopSignals() as stop:
             while step < flags.offline_steps:
-                first_updates = flags.eval_interval and step < flags.updates_per_call
-                chunk_fn, chunk = (single_fn, 1) if first_updates else (train_fn, flags.updates_per_call)
-                agents, keys, info, nonfinite = chunk_fn(agents, keys, data)
+                on_grid = step % flags.updates_per_call == 0 and step + flags.updates_per_call <= flags.offline_steps
+                chunk = flags.updates_per_call if on_grid and not (flags.eval_interval and step == 0) else 1
+                agents, keys, info, nonfinite = (train_fn if chunk > 1 else single_fn)(agents, keys, data)
                 step += chunk
-                bar.update(chunk)
+                progress.update(chunk)
                 stop_if_diverged(nonfinite, step, seeds, run_dirs)
                 final = step == flags.offline_steps
 
-                if step % flags.log_interval == 0 or final:
+                if step == 1 or step % flags.log_interval == 0 or final:
                     now = time.time()
                     log_training(info, step, (step - last_log_step) / max(now - last_log_time, 1e-9))
                     last_log_time, last_log_step = now, step
+                on_interval = bool(flags.save_interval) and step % flags.save_interval == 0
+                if on_interval or final or stop.received or time.time() - last_save_time >= 60 * flags.save_minutes:
+                    # Saved before evaluating, so a failure there never costs the step's training.
+                    save(step)
+                    last_save_time = time.time()
+                    if timed_save is not None:  # Only the newest checkpoint made by the clock is kept.
+                        for run_dir in run_dirs:
+                            os.remove(checkpoint_path(run_dir, timed_save))
+                    timed_save = None if on_interval or final else step
+                if stop.received:
+                    raise StopRequested(
+                        f'Stopped by {stop.name} at step {step}; saved checkpoint_{step}. '
+                        'Rerun the same command to continue.',
+                        stop.exit_code,
+                    )
                 if flags.eval_interval and (step == 1 or step % flags.eval_interval == 0 or final):
-                    evaluate(step, bar)
-                if (flags.save_interval and step % flags.save_interval == 0) or final:
-                    for i, run_dir in enumerate(run_dirs):
-                        save_checkpoint(run_dir, step, unstack_seed(agents, i), unstack_seed(keys, i))
+                    evaluate(step)
         if flags.eval_interval and flags.eval_episodes and step > start_step:
             for i, seed in enumerate(seeds):
-                print(
+                progress.write(
                     f'Final evaluation (step {step}, seed {seed}, {flags.eval_episodes} episodes): '
-                    f'{headline(eval_logs[i].rows[-1])}. Logs: {run_dirs[i]}'
+                    f'{headline(eval_logs[i].rows[-1])}. Took {duration(elapsed())}. Logs: {run_dirs[i]}'
                 )
     finally:
+        progress.close()
         evaluator.close()
         for wandb_run in wandb_runs:
             wandb_run.finish()
@@ -322,6 +366,12 @@ def main(_):
     except TrainingDiverged as error:
         print(f'error: {error}', file=sys.stderr)
         sys.exit(3)
+    except StopRequested as stop:
+        print(stop, file=sys.stderr)
+        sys.exit(stop.exit_code)
+    except KeyboardInterrupt:
+        print('Interrupted before training started; nothing to save.', file=sys.stderr)
+        sys.exit(130)
 
 
 if __name__ == '__main__':

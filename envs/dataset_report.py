@@ -4,19 +4,21 @@ Why: a generated (or downloaded) file can look fine and still be useless for sin
 offline RL, e.g. when the goal of a task is never reached; the share of transitions at each
 reward level, as ogbench relabels them for every task, shows that before hours of training.
 
-    python -m envs.dataset_report ~/.ogbench/data/cube-double-play-v0.npz
+    python -m envs.dataset_report ~/.ogbench/data/cube-double-play-v0.npz            # official
+    python -m envs.dataset_report ~/.ogbench/data/generated/cube-double-play-v0.npz  # generated
+
+ogbench, gymnasium and dm_control are imported only after their import-time chatter is
+silenced (`quiet_third_party_output`), so the output is the report alone.
 """
 
+import glob
 import os
 
-import gymnasium
 import numpy as np
-import ogbench
 from absl import flags
-from ogbench.relabel_utils import relabel_dataset
 
-from envs.dataset_files import check_ogbench_file
-from envs.generate_dataset import dataset_type_of, family_of
+from envs.dataset_files import check_ogbench_file, describe_set, read_sidecar
+from envs.generate_dataset import dataset_type_of, family_of, quiet_third_party_output
 from utils.errors import UserError, run_app
 
 # Every OGBench manipulation family defines single tasks 1 to 5.
@@ -41,9 +43,38 @@ def _reward_shares(rewards: np.ndarray) -> str:
     return '  '.join(f'{level:g}: {100 * count / len(rewards):6.2f}% ({count})' for level, count in shares)
 
 
+def _dataset_file(path: str) -> str:
+    """`path` itself, or a UserError listing the dataset files when it names a folder."""
+    if not os.path.isdir(path):
+        return path
+    files = sorted(glob.glob(os.path.join(glob.escape(path), '*.npz')))
+    files += sorted(glob.glob(os.path.join(glob.escape(path), 'generated', '*.npz')))
+    listing = ', '.join(files) if files else 'none'
+    raise UserError(f'{path} is a folder; pass one dataset file. Dataset files there: {listing}.')
+
+
+def _origin(path: str) -> str:
+    """Where the file comes from, when its generator left a sidecar next to it."""
+    train_path = path[: -len('-val.npz')] + '.npz' if path.endswith('-val.npz') else path
+    metadata = read_sidecar(train_path) if train_path.endswith('.npz') else None
+    if metadata is None:
+        return ''
+    return (
+        f'generated locally by {metadata["generator"]} (ogbench {metadata.get("ogbench_version")}, '
+        f'{describe_set(metadata)}): not the official dataset'
+    )
+
+
 def report(path: str, env_name: str | None = None) -> str:
     """The summary of the dataset file at `path` as text; UserError for files ogbench could not use."""
+    import gymnasium
+    import ogbench
+    from ogbench.relabel_utils import relabel_dataset
+
+    path = _dataset_file(path)
     family, dataset_type = _dataset_name(path, env_name)
+    if not os.path.isfile(path):
+        check_ogbench_file(path, env_name=family)  # Says what is missing before the environments are built.
     envs = {task: gymnasium.make(f'{family}-singletask-task{task}-v0') for task in TASK_IDS}
     check_ogbench_file(path, env=envs[TASK_IDS[0]], env_name=family)
     rows = np.load(path)['terminals']
@@ -51,8 +82,10 @@ def report(path: str, env_name: str | None = None) -> str:
     dataset = ogbench.load_dataset(path, add_info=True)
     actions = dataset['actions']
 
+    origin = _origin(path)
     lines = [
         f'{path}: {family} {dataset_type}',
+        *([origin] if origin else []),
         f'rows {len(rows)}, episodes {int(rows.sum())}, transitions {len(actions)}',
         'share of transitions at each reward level (0 = task solved):',
     ]
@@ -75,6 +108,7 @@ def _define_flags():
 def _main(argv):
     if len(argv) != 2:
         raise UserError('Usage: python -m envs.dataset_report PATH [--env_name=<family>-<type>]')
+    quiet_third_party_output()
     print(report(argv[1], flags.FLAGS.env_name))
 
 

@@ -1,12 +1,13 @@
 """Environments and datasets by name: OGBench single-task (short or full names) and D4RL.
 
 OGBench datasets are found in this order: `--dataset_path`; the official file in
-`--dataset_dir`; OGBench's download; and, when the download fails and the family's
-scripted oracles ship with `ogbench`, a smaller dataset generated here (with a loud
-warning, and its provenance recorded in the run directory).
+`--dataset_dir`; a complete generated set in `<dataset_dir>/generated/` whose sidecar matches
+the request (episodes, seed); OGBench's download; and, when the download fails and the
+family's scripted oracles ship with `ogbench`, a set generated (or resumed) there, with a
+loud warning and its provenance recorded in the run directory. The download is tried only
+when no usable file exists, so a run with its data at hand never waits on the network.
 """
 
-import json
 import os
 import sys
 import urllib.error
@@ -15,11 +16,30 @@ import numpy as np
 
 from envs import d4rl_utils
 from envs.d4rl_utils import ACTION_CLIP
-from envs.dataset_files import check_ogbench_file
-from envs.generate_dataset import GENERATABLE_FAMILIES, generate_dataset
+from envs.dataset_files import (
+    check_generated_set,
+    check_ogbench_file,
+    dataset_folder,
+    describe_set,
+    read_sidecar,
+    validation_path,
+)
+from envs.generate_dataset import (
+    COMMAND_LINE,
+    GENERATABLE_FAMILIES,
+    GENERATED_SUBDIR,
+    MAX_EPISODE_STEPS,
+    exit_on_interrupt,
+    generate_dataset,
+    generation_request,
+)
 from envs.ogbench_names import LOCOMOTION_PREFIXES, full_name, parse_ogbench_name, unknown_name_error
 from utils.downloads import download_timeout
 from utils.errors import UserError
+
+# Episodes generated when --gen_episodes is None (take any complete generated set) and none is there.
+DEFAULT_GEN_EPISODES = 100
+INFO_KEYS = ('qpos', 'qvel', 'button_states')
 
 
 def is_d4rl(env_name):
@@ -48,9 +68,20 @@ def make_env(env_name, success_timing='post', **kwargs):
 
 
 def make_env_and_datasets(
-    env_name, dataset_dir='~/.ogbench/data', dataset_path=None, success_timing='post', gen_episodes=100, gen_workers=1
+    env_name,
+    dataset_dir='~/.ogbench/data',
+    dataset_path=None,
+    success_timing='post',
+    gen_episodes=DEFAULT_GEN_EPISODES,
+    gen_workers=1,
+    gen_seed=0,
 ):
-    """(env, train dataset, validation dataset or None, provenance dict)."""
+    """(env, train dataset, validation dataset or None, provenance dict).
+
+    `gen_episodes` and `gen_seed` say which generated set is wanted when one is used; with
+    `gen_episodes=None` any complete generated set is used, and DEFAULT_GEN_EPISODES are
+    generated when there is none.
+    """
     if is_d4rl(env_name):
         env = d4rl_utils.make_env(env_name)
         train = d4rl_utils.load_dataset(env_name, dataset_path=dataset_path)
@@ -61,55 +92,150 @@ def make_env_and_datasets(
 
     name = canonical_env_name(env_name)
     family, _ = parse_ogbench_name(name)
-    path, provenance = resolve_ogbench_dataset(family, dataset_dir, dataset_path, gen_episodes, gen_workers)
+    path, provenance = resolve_ogbench_dataset(family, dataset_dir, dataset_path, gen_episodes, gen_workers, gen_seed)
     env = ogbench.make_env_and_datasets(name, env_only=True, success_timing=success_timing)
-    for file in (path, path.replace('.npz', '-val.npz')):
-        check_ogbench_file(file, env_name=name, env=env)
-    train, val = ogbench.make_env_and_datasets(name, dataset_path=path, dataset_only=True, cur_env=env)
+    check_ogbench_file(path, env_name=name, env=env)  # First: a file of the wrong kind is named as such.
+    val_path = _validation_path_of(path)
+    check_ogbench_file(val_path, env_name=name, env=env)
+    provenance['validation_path'] = val_path
+    train, val = (_load_single_task(name, env, file) for file in (path, val_path))
     return env, clip_actions(train), clip_actions(val), provenance
 
 
-def resolve_ogbench_dataset(family, dataset_dir, dataset_path, gen_episodes, gen_workers):
+def _validation_path_of(train_path):
+    """The validation file of `train_path`, with a hint when the validation file itself was given."""
+    if train_path.endswith('-val.npz'):
+        raise UserError(
+            f'Dataset path {train_path} names a validation file; pass the training file '
+            f'{train_path[: -len("-val.npz")]}.npz, whose validation file is found by inserting -val before .npz.'
+        )
+    return validation_path(train_path)
+
+
+def _load_single_task(name, env, path):
+    """One file as ogbench's make_env_and_datasets(name, dataset_path=..., dataset_only=True) loads it.
+
+    Why not call that: it finds the validation file by `path.replace('.npz', '-val.npz')`, which
+    can name the training file itself; here each file is named explicitly.
+    """
+    from ogbench.relabel_utils import relabel_dataset
+    from ogbench.utils import load_dataset
+
+    words = name.split('-')
+    position = words.index('singletask')
+    task_env_name = '-'.join(words[: position - 1] + words[position:])  # Without the dataset type.
+    dataset = load_dataset(path, add_info=True)
+    relabel_dataset(task_env_name, env, dataset)
+    for key in INFO_KEYS:
+        dataset.pop(key, None)
+    return dataset
+
+
+def resolve_ogbench_dataset(family, dataset_dir, dataset_path, gen_episodes, gen_workers, gen_seed=0):
     """(path of the training .npz, provenance) for an OGBench family such as 'cube-double-play'."""
     if dataset_path is not None:
-        return dataset_path, {'source': 'given path', 'path': dataset_path}
-    dataset_dir = os.path.expanduser(dataset_dir)
-    official = os.path.join(dataset_dir, f'{family}-v0.npz')
+        return dataset_path, _file_provenance('given path', dataset_path)
+    folder = dataset_folder(dataset_dir)
+    official = os.path.join(folder, f'{family}-v0.npz')
     if os.path.exists(official):
-        return official, {'source': 'local file', 'path': official}
+        return official, _file_provenance('local file', official)
+    environment, dataset_type = family.rsplit('-', 1)
+    generatable = environment in GENERATABLE_FAMILIES and not family.startswith(LOCOMOTION_PREFIXES)
+    generated = os.path.join(folder, GENERATED_SUBDIR, f'{family}-v0.npz')
+    if gen_episodes is None:
+        request = {'family': environment, 'dataset_type': dataset_type}
+    else:
+        request = generation_request(environment, dataset_type, gen_episodes, None, MAX_EPISODE_STEPS, gen_seed)
+    if generatable:
+        metadata, problem = check_generated_set(generated, request)
+        if problem is None:
+            print(
+                f'Using the set generated in {generated} ({describe_set(metadata)}); it is NOT the official '
+                f'dataset, so scores are not comparable with published numbers.',
+                flush=True,
+            )
+            return generated, _generated_provenance(generated, metadata)
+
     try:
-        download(family, dataset_dir)
+        download(family, folder)
         return official, {'source': 'downloaded', 'path': official}
     except (urllib.error.URLError, OSError) as error:
         reason = str(error)
-
-    environment, dataset_type = family.rsplit('-', 1)
-    if environment not in GENERATABLE_FAMILIES or family.startswith(LOCOMOTION_PREFIXES):
+    if not generatable:
         raise UserError(
             f'Could not download the {family} dataset ({reason}), and locomotion datasets cannot be generated '
             f'here (they need trained expert policies). Download {family}-v0.npz and {family}-v0-val.npz on a '
-            f'machine with network access and put them in {dataset_dir}, or pass --dataset_path=/path/{family}-v0.npz.'
+            f'machine with network access and put them in {folder}, or pass --dataset_path=/path/{family}-v0.npz.'
         )
-    generated_dir = os.path.join(dataset_dir, 'generated')
-    generated = os.path.join(generated_dir, f'{family}-v0.npz')
+    _generate_instead(generated, request, reason, gen_episodes, gen_workers, gen_seed)
+    return generated, _generated_provenance(generated, read_sidecar(generated))
+
+
+def _generate_instead(generated, request, reason, gen_episodes, gen_workers, gen_seed):
+    """Generate (or resume, or regenerate) the requested set at `generated`, after a loud warning."""
+    _keep_command_line_set(generated, request)
     banner = '!' * 78
     print(
-        f'\n{banner}\nWARNING: the official {family} dataset could not be downloaded ({reason}).\n'
-        f"Using a dataset GENERATED LOCALLY with OGBench's scripted oracles ({generated}).\n"
+        f'\n{banner}\nWARNING: the official {request["family"]}-{request["dataset_type"]} dataset could not be '
+        f"downloaded ({reason}).\nUsing a dataset GENERATED LOCALLY with OGBench's scripted oracles ({generated}).\n"
         f'It is NOT the official dataset: scores are not comparable with published numbers.\n{banner}\n',
         file=sys.stderr,
         flush=True,
     )
-    if not os.path.exists(generated):
+    with exit_on_interrupt():
         generate_dataset(
-            environment, dataset_type, num_episodes=gen_episodes, dataset_dir=generated_dir, workers=gen_workers
+            request['family'],
+            request['dataset_type'],
+            num_episodes=DEFAULT_GEN_EPISODES if gen_episodes is None else gen_episodes,
+            max_episode_steps=MAX_EPISODE_STEPS,
+            seed=gen_seed,
+            dataset_dir=os.path.dirname(generated),
+            workers=gen_workers,
+            made_by='main.py (download failed)',
         )
-    provenance = {'source': 'generated (not the official dataset)', 'path': generated}
-    sidecar = generated.replace('.npz', '.json')
-    if os.path.exists(sidecar):
-        with open(sidecar) as f:
-            provenance['generator'] = json.load(f)
-    return generated, provenance
+
+
+def _keep_command_line_set(path, request):
+    """UserError instead of replacing a complete set the user made with the command line for another request.
+
+    Why: such a set may hold hours of generation (e.g. the official recipe's 1000 episodes);
+    a run's --gen_episodes, perhaps left at its default, must not silently discard it.
+    """
+    metadata, problem = check_generated_set(path)
+    if problem is not None or metadata.get('made_by') != COMMAND_LINE:
+        return
+    if all(metadata.get(key) == value for key, value in request.items() if key not in ('episodes', 'val_episodes')):
+        use = f'pass --gen_episodes={metadata["episodes"]} (or --dataset_path={path})'
+    else:
+        use = f'pass --dataset_path={path}'
+    raise UserError(
+        f'{path} holds a set made with `python -m envs.generate_dataset` ({describe_set(metadata)}), not the '
+        f'requested one ({describe_set(request)}), and runs do not replace sets made with the command line. '
+        f'To train on it, {use}; to generate the requested set instead, delete {path} and its -val.npz and .json.'
+    )
+
+
+def _generated_provenance(path, metadata):
+    return {'source': 'generated (not the official dataset)', 'path': path, 'generator': metadata}
+
+
+def _file_provenance(source, path):
+    """Provenance of a file found or given by path; a generated set's sidecar marks it, after its checksums agree.
+
+    Why check: a set whose training and validation files come from different runs must not
+    train silently. Sidecars of older versions carry no checksums and are taken as they are.
+    """
+    metadata = read_sidecar(path) if path.endswith('.npz') else None
+    if metadata is None:
+        return {'source': source, 'path': path}
+    if 'files' in metadata:
+        _, reason = check_generated_set(path)
+        if reason is not None:
+            raise UserError(
+                f'{path} is part of a generated set that is not complete: {reason}. Generate the set again '
+                f'(python -m envs.generate_dataset ...), or delete its .json sidecar to use the files as they are.'
+            )
+    return {'source': f'{source}, generated (not the official dataset)', 'path': path, 'generator': metadata}
 
 
 def download(family, dataset_dir):

@@ -47,16 +47,22 @@ flags.DEFINE_integer('parallel', 1, 'Commands run at once with --run.')
 
 
 def parse_seeds(text):
+    """Seeds from '0-7', '0,3,5' or '2': every range ascending, no seed twice, none negative."""
     seeds = []
     try:
         for part in text.split(','):
             if '-' in part:
-                low, high = part.split('-')
-                seeds.extend(range(int(low), int(high) + 1))
+                low, high = (int(x) for x in part.split('-'))
+                if low > high:
+                    raise UserError(f'--seeds={text!r}: the range {part} is empty; write it as {high}-{low}.')
+                seeds.extend(range(low, high + 1))
             else:
                 seeds.append(int(part))
     except ValueError as error:
         raise UserError(f'--seeds={text!r}: use a range like 0-7 or a list like 0,3,5.') from error
+    repeated = sorted({seed for seed in seeds if seeds.count(seed) > 1})
+    if repeated:
+        raise UserError(f'--seeds={text!r} names seed {", ".join(map(str, repeated))} more than once.')
     return seeds
 
 
@@ -128,6 +134,8 @@ def run_all(runs, parallel):
 def main(argv):
     if FLAGS.print == FLAGS.run:
         raise UserError('Give exactly one of --print and --run.')
+    if FLAGS.parallel < 1:
+        raise UserError(f'--parallel must be at least 1 (got {FLAGS.parallel}).')
     sweep_dir = FLAGS.sweep_dir or os.path.join('exp', 'sweeps', FLAGS.suite)
     envs = FLAGS.envs.split(',') if FLAGS.envs else None
     runs = expand(

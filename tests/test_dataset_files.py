@@ -47,6 +47,8 @@ VALID_BYTES = _valid_bytes()
 
 @pytest.fixture(scope='module')
 def cube_single_env():
+    import ogbench  # noqa: F401  (registers the environments)
+
     return gymnasium.make('cube-single-singletask-v0')
 
 

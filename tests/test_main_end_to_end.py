@@ -29,7 +29,7 @@ def test_main_writes_logs_and_a_restorable_checkpoint(agent_name, cube_single_da
     run_dir = tmp_path / 'test' / f'{agent_name}_cube-single-play_sd0'
     train_rows = read_csv(run_dir / 'train.csv')
     eval_rows = read_csv(run_dir / 'eval.csv')
-    assert [int(float(r['step'])) for r in train_rows] == [20, 40]
+    assert [int(float(r['step'])) for r in train_rows] == [1, 20, 40]  # Step 1 early, so a new run shows a row at once.
     assert [int(float(r['step'])) for r in eval_rows] == [1, 40]  # Step 1 too, as in both references.
     assert 'evaluation/success' in eval_rows[0] and 'training/critic/critic_loss' in train_rows[0]
     assert 'validation/critic/critic_loss' in train_rows[0]
@@ -47,7 +47,7 @@ def test_main_writes_logs_and_a_restorable_checkpoint(agent_name, cube_single_da
     observations = data['observations'][:5]
     config = tiny_config(agent_name, batch_size=32)
     template = AGENTS[agent_name].create(123, observations[:1], data['actions'][:1], config)
-    restored, _, step = load_checkpoint(str(run_dir / 'checkpoint_40.msgpack'), template, data_key(0))
+    restored, _, step, _ = load_checkpoint(str(run_dir / 'checkpoint_40.msgpack'), template, data_key(0))
     assert step == 40 and int(restored.network.step) == 41
     key = jax.random.PRNGKey(7)
     first = np.asarray(restored.sample_actions(observations, seed=key))
@@ -68,5 +68,5 @@ def test_main_writes_logs_and_a_restorable_checkpoint(agent_name, cube_single_da
         *TINY,
     )
     restored_run = tmp_path / 'restored' / f'{agent_name}_cube-single-play_sd0'
-    again, _, _ = load_checkpoint(str(restored_run / 'checkpoint_0.msgpack'), template, data_key(0))
+    again, _, _, _ = load_checkpoint(str(restored_run / 'checkpoint_0.msgpack'), template, data_key(0))
     np.testing.assert_array_equal(first, np.asarray(again.sample_actions(observations, seed=key)))

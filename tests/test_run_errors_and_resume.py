@@ -82,7 +82,7 @@ def final_params(run_dir, step):
     observations, actions = np.zeros((1, 28), np.float32), np.zeros((1, 5), np.float32)
     config = tiny_config('drol', batch_size=32, bc_coef=10.0)
     template = AGENTS['drol'].create(0, observations, actions, config)
-    agent, key, _ = load_checkpoint(str(run_dir / f'checkpoint_{step}.msgpack'), template, data_key(0))
+    agent, key, _, _ = load_checkpoint(str(run_dir / f'checkpoint_{step}.msgpack'), template, data_key(0))
     return agent, key
 
 
@@ -111,7 +111,7 @@ def test_killed_run_resumes_to_the_same_result(cube_single_dataset, tmp_path):
     # Determinism: the same command twice gives identical training metrics.
     assert training_metrics(straight_dir) == training_metrics(again_dir)
     # Resume: same rows (none duplicated or missing), same metrics, same parameters.
-    assert [int(float(r['step'])) for r in read_csv(killed_dir / 'train.csv')] == list(range(100, 3001, 100))
+    assert [int(float(r['step'])) for r in read_csv(killed_dir / 'train.csv')] == [1, *range(100, 3001, 100)]
     assert training_metrics(killed_dir) == training_metrics(straight_dir)
     straight_agent, straight_key = final_params(straight_dir, 3000)
     killed_agent, killed_key = final_params(killed_dir, 3000)
@@ -147,4 +147,4 @@ def test_noresume_starts_over_without_stale_checkpoints(cube_single_dataset, tmp
     assert (run_dir / 'checkpoint_20.msgpack').exists()
     run_main(*common(cube_single_dataset, tmp_path), '--offline_steps=10', '--log_interval=10', '--noresume')
     assert sorted(p.name for p in run_dir.glob('checkpoint_*')) == ['checkpoint_0.msgpack', 'checkpoint_10.msgpack']
-    assert [int(float(r['step'])) for r in read_csv(run_dir / 'train.csv')] == [10]
+    assert [int(float(r['step'])) for r in read_csv(run_dir / 'train.csv')] == [1, 10]

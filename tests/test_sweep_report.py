@@ -43,9 +43,12 @@ def test_envs_narrow_the_suite():
         expand('ogbench-default', ['drol'], [0], 'sweep', envs=['cube-single-play-task9'])
 
 
-def test_bad_seed_text_is_a_clear_error():
-    with pytest.raises(UserError, match='--seeds'):
-        parse_seeds('zero-7')
+@pytest.mark.parametrize(
+    'text, message', [('zero-7', 'use a range'), ('5-2', 'the range 5-2 is empty'), ('1,1', 'more than once')]
+)
+def test_bad_seed_text_is_a_clear_error(text, message):
+    with pytest.raises(UserError, match=message):
+        parse_seeds(text)
 
 
 def fake_run(root, agent, env, seed, successes, final_step=400, with_eval=True, routing=True):

@@ -43,6 +43,10 @@ def check_run_flags(flags):
     for name in ('eval_interval', 'save_interval', 'eval_episodes', 'video_episodes'):
         if getattr(flags, name) < 0:
             problems.append(f'--{name} must not be negative (got {getattr(flags, name)}).')
+    if flags.seed < 0:
+        problems.append(f'--seed must not be negative (got {flags.seed}).')
+    if flags.save_minutes <= 0:
+        problems.append(f'--save_minutes must be positive (got {flags.save_minutes}).')
     if flags.num_seeds < 1:
         problems.append(f'--num_seeds must be at least 1 (got {flags.num_seeds}).')
     if flags.eval_workers < 1:

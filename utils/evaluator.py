@@ -11,6 +11,7 @@ The evaluator knows no agent or environment: it is given two picklable factories
 
 import multiprocessing
 import os
+import sys
 
 import flax.serialization
 import jax
@@ -84,13 +85,23 @@ class Evaluator:
             episodes, _ = run_episodes(agent, self.env, self.episodes, seed)
         stats = {f'evaluation/{k}': v for k, v in summarize(episodes).items()}
         if self.video_episodes:
+            self.save_video(agent, seed, os.path.join(run_dir, 'videos', f'step_{step}.gif'))
+        return stats
+
+    def save_video(self, agent, seed, path):
+        """Renders the video episodes to a GIF; a rendering failure (e.g. no OpenGL) is a warning and
+        turns videos off for the rest of the run instead of ending it."""
+        try:
             if self.video_env is None:
                 self.video_env = self.make_env(render_mode='rgb_array')
             _, videos = run_episodes(agent, self.video_env, self.video_episodes, seed + 1, render=True)
-            save_gif(
-                [frame for frames in videos for frame in frames], os.path.join(run_dir, 'videos', f'step_{step}.gif')
+            save_gif([frame for frames in videos for frame in frames], path)
+        except Exception as error:  # Renderers fail in many ways (GL, EGL, display, codecs).
+            self.video_episodes = 0
+            print(
+                f'warning: video rendering failed ({type(error).__name__}: {error}); continuing without videos.',
+                file=sys.stderr,
             )
-        return stats
 
     def close(self):
         if self.pool is not None:

@@ -1,9 +1,40 @@
-"""Run directories: naming, write checks, and the JSON records saved beside the logs."""
+"""Run directories: naming, write checks, the lock, and the run's record (flags.json).
 
+A run directory is a record that is never silently rewritten. Its first `flags.json` stays;
+a later command in the same directory is compared with it: a change that alters the
+computation is refused with one message naming the differences, and an allowed change
+(more steps, other intervals, more evaluation episodes...) is appended to `resumes.jsonl`.
+"""
+
+import fcntl
 import json
 import os
+import time
 
 from utils.errors import UserError
+
+# Flags that may change between the segments of one run: they decide how long it runs and what
+# it reports, not what it computes.
+CHANGEABLE_FLAGS = (
+    'offline_steps',
+    'log_interval',
+    'eval_interval',
+    'save_interval',
+    'save_minutes',
+    'eval_episodes',
+    'eval_workers',
+    'video_episodes',
+    'updates_per_call',
+    'num_seeds',
+    'resume',
+    'restore_path',
+    'restore_epoch',
+    'wandb_mode',
+    'wandb_project',
+    'dataset_dir',
+    'run_group',
+    'save_dir',
+)
 
 
 def run_dir_for(save_dir, run_group, agent_name, env_name, seed):
@@ -26,8 +57,80 @@ def prepare_run_dir(path):
     return path
 
 
+def lock_run_dir(path):
+    """Holds an exclusive lock on `path` for the life of the process (the returned file must stay open),
+    so a second process in the same run directory stops with one message instead of racing."""
+    handle = open(os.path.join(path, 'run.lock'), 'a+')
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        owner = handle.read().strip() or 'another process'
+        handle.close()
+        raise UserError(
+            f'Run directory {path} is in use by {owner}. Wait for it to finish, or use another --run_group.'
+        ) from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f'process {os.getpid()}')
+    handle.flush()
+    return handle
+
+
+def plain(value):
+    """`value` as it reads back from JSON (tuples become lists), for comparisons with a stored record."""
+    return json.loads(json.dumps(value, default=str))
+
+
+def record_differences(old, new):
+    """(refused, allowed): 'key: old -> new' lines for the settings that differ between two records."""
+    refused, allowed = [], []
+    for key in sorted(set(old) | set(new)):
+        if key in ('agent', 'preset_applied'):
+            continue
+        if plain(old.get(key)) != plain(new.get(key)):
+            line = f'--{key}: {old.get(key)!r} -> {new.get(key)!r}'
+            (allowed if key in CHANGEABLE_FLAGS else refused).append(line)
+    old_agent, new_agent = old.get('agent', {}), new.get('agent', {})
+    for key in sorted(set(old_agent) | set(new_agent)):
+        if plain(old_agent.get(key)) != plain(new_agent.get(key)):
+            refused.append(f'--agent.{key}: {old_agent.get(key)!r} -> {new_agent.get(key)!r}')
+    return refused, allowed
+
+
+def check_or_write_record(run_dir, record, resumes):
+    """Writes `flags.json` for a new run; for an existing one, refuses computation changes and
+    appends allowed ones to `resumes.jsonl` (when `resumes`, i.e. the run continues)."""
+    path = os.path.join(run_dir, 'flags.json')
+    if not os.path.exists(path) or not resumes:
+        write_json(path, record)
+        return
+    try:
+        with open(path) as f:
+            old = json.load(f)
+    except (OSError, ValueError) as error:
+        raise UserError(f'{path} cannot be read ({error}); move the run directory away or use --noresume.') from error
+    refused, allowed = record_differences(old, record)
+    if refused:
+        raise UserError(
+            f'{run_dir} was made with other settings, which this command would change:\n  '
+            + '\n  '.join(refused)
+            + '\nUse the original settings to continue it, another --run_group for a new run, '
+            'or --noresume to start this one over.'
+        )
+    if allowed:
+        entry = {'time': time.strftime('%Y-%m-%d %H:%M:%S'), 'changes': allowed}
+        with open(os.path.join(run_dir, 'resumes.jsonl'), 'a') as f:
+            f.write(json.dumps(entry) + '\n')
+
+
 def write_json(path, payload):
     tmp_path = f'{path}.tmp'
-    with open(tmp_path, 'w') as f:
-        json.dump(payload, f, indent=2, sort_keys=True, default=str)
-    os.replace(tmp_path, path)
+    try:
+        with open(tmp_path, 'w') as f:
+            json.dump(payload, f, indent=2, sort_keys=True, default=str)
+        os.replace(tmp_path, path)
+    except OSError as error:
+        if os.path.exists(tmp_path):
+            os.remove(tmp_path)
+        raise UserError(f'Could not write {path}: {error.strerror or error}.') from error
