@@ -3,5 +3,16 @@ benchmarks, tests) finds agents here; each class knows its config file, checks a
 
 from agents.drol import DROLAgent
 from agents.fql import FQLAgent
+from agents.ifql import IFQLAgent
+from agents.iql import IQLAgent
+from agents.rebrac import ReBRACAgent
+from agents.sac import SACAgent
 
-AGENTS = {'drol': DROLAgent, 'fql': FQLAgent}
+AGENTS = {
+    'drol': DROLAgent,
+    'fql': FQLAgent,
+    'iql': IQLAgent,
+    'ifql': IFQLAgent,
+    'rebrac': ReBRACAgent,
+    'sac': SACAgent,
+}

@@ -46,6 +46,8 @@ class Agent(flax.struct.PyTreeNode):
 
     # Config keys whose value must be one of `utils.losses.AGGREGATIONS`, checked when present.
     aggregation_keys = ('q_agg',)
+    # OGBench family or D4RL dataset -> the settings the 'paper' preset gives this agent there.
+    presets = {}
 
     def update_step(self, batch):
         raise NotImplementedError
@@ -71,8 +73,9 @@ class Agent(flax.struct.PyTreeNode):
 
     @classmethod
     def preset_overrides(cls, preset, env_key):
-        """The settings `preset` gives this agent on `env_key` (OGBench family or D4RL dataset)."""
-        return {}
+        """The settings `preset` gives this agent on `env_key` (OGBench family or D4RL dataset): the
+        `presets` table under 'paper' and 'drol_star' (which tunes DROL only), nothing under 'none'."""
+        return dict(cls.presets.get(env_key, {})) if preset in ('paper', 'drol_star') else {}
 
     @classmethod
     def config_problems(cls, config):

@@ -84,7 +84,7 @@ class DROLAgent(OneStepActorCritic):
         }
 
     @jax.jit
-    def sample_actions(self, observations, seed=None):
+    def sample_actions(self, observations, seed=None, temperature=1.0):
         """One pass by default; with `best_of_n`, the critic's pick among N policy samples."""
         seed = self.rng if seed is None else seed
         num = self.config['best_of_n_candidates']

@@ -41,6 +41,8 @@ PRESETS = {
 
 
 class FQLAgent(OneStepActorCritic):
+    presets = PRESETS
+
     def sample_latents(self, rng, batch_shape):
         return sample_gaussian(rng, batch_shape, self.config['action_dim'])
 
@@ -108,11 +110,6 @@ class FQLAgent(OneStepActorCritic):
         if config.alpha < 0:
             problems.append(f'alpha must not be negative (got {config.alpha}).')
         return problems
-
-    @classmethod
-    def preset_overrides(cls, preset, env_key):
-        """The FQL README's settings for `env_key` under 'paper' (and 'drol_star', which tunes DROL only)."""
-        return dict(PRESETS.get(env_key, {})) if preset in ('paper', 'drol_star') else {}
 
 
 def get_config():

@@ -108,8 +108,9 @@ class OneStepActorCritic(Agent):
         return self.replace(network=network, rng=new_rng), info
 
     @jax.jit
-    def sample_actions(self, observations, seed=None):
-        """One latent, one forward pass, clipped; works for one observation or a batch."""
+    def sample_actions(self, observations, seed=None, temperature=1.0):
+        """One latent, one forward pass, clipped; works for one observation or a batch. `temperature`
+        is accepted, as in the references, and has no effect on a one-step latent policy."""
         latents = self.policy_latents(self.rng if seed is None else seed, observations.shape[:-1])
         return self.policy_actions(observations, latents)
 

@@ -1,17 +1,17 @@
 """Makes the golden fixtures tests/fixtures/golden_<case>.npz from the public reference code.
 
-What it does: runs the two public reference implementations -- the official FQL code
-(github.com/seohongpark/fql, agents/fql.py) and the DROL authors' code
-(github.com/muzhancun/DROL, agents/drol.py) -- on small fixed inputs (obs dim 11, action
-dim 5, batch 64, ten fixed numpy batches, small MLPs) and stores the numbers they produce:
-the starting parameters (target critic deliberately perturbed away from the critic), the
-first loss, its metrics and its gradients, the metrics of ten `update` calls, the parameters
-after one and after ten updates, and `sample_actions` outputs. Only numbers are taken from
-the references: their modules are imported at run time from the checkout paths given on
+What it does: runs the public reference implementations -- the official FQL code
+(github.com/seohongpark/fql: agents/fql.py and its baselines agents/iql.py, ifql.py, rebrac.py,
+sac.py) and the DROL authors' code (github.com/muzhancun/DROL, agents/drol.py) -- on small
+fixed inputs (obs dim 11, action dim 5, batch 64, ten fixed numpy batches, small MLPs) and
+stores the numbers they produce: the starting parameters (every target network deliberately
+perturbed away from its source), the first loss, its metrics and its gradients, the metrics of
+ten `update` calls, the parameters after one and after ten updates, and `sample_actions` outputs.
+Only numbers are taken from the references: their modules are imported at run time from the checkout paths given on
 the command line, nothing of theirs is copied into this project, and nothing of this
 project is imported while a reference runs (both have top-level packages named `agents`
-and `utils`, so each reference runs in its own subprocess: this file re-invokes itself
-with the hidden `--worker=fql|drol --repo=PATH` mode, which puts the checkout first on
+and `utils`, so each reference repository runs in its own subprocess: this file re-invokes
+itself with the hidden `--worker=fql|drol --repo=PATH` mode, which puts the checkout first on
 sys.path and changes into it).
 
 How to run it (CPU, float32, deterministic XLA flags are set by the script; a few minutes):
@@ -19,6 +19,8 @@ How to run it (CPU, float32, deterministic XLA flags are set by the script; a fe
     python scripts/make_golden_fixtures.py \\
         --fql_repo=PATH/TO/seohongpark/fql --drol_repo=PATH/TO/muzhancun/DROL \\
         [--out=tests/fixtures] [--cases=drol_default,fql_default]
+
+(only the repositories of the chosen cases are needed: `--cases=iql_default` needs only --fql_repo.)
 
 It also rewrites tests/fixtures/README.md (cases, keys, reference commits, command, sizes).
 
@@ -42,6 +44,7 @@ BATCH_SIZE = 64
 NUM_BATCHES = 10
 BATCH_SEED = 0
 TARGET_NOISE_SEED = 1
+NEXT_ACTION_SEED = 2  # Own generator, so the batches of the cases without next actions are unchanged.
 TARGET_NOISE_SCALE = 0.05
 ACTION_SEED = 7
 NUM_ACTION_OBS = 8
@@ -114,17 +117,69 @@ CASES = {
         False,
         'FQL with Q-loss normalisation, min target aggregation, alpha 3.',
     ),
+    'iql_default': (
+        'iql',
+        {},
+        HIDDEN_VARIANT,
+        False,
+        'IQL reference defaults (expectile 0.9, AWR actor, alpha 10, const_std).',
+    ),
+    'ifql_default': (
+        'ifql',
+        {},
+        HIDDEN_VARIANT,
+        False,
+        'IFQL reference defaults (expectile 0.9, best of 32 flow samples, flow_steps 10).',
+    ),
+    'rebrac_default': (
+        'rebrac',
+        {},
+        HIDDEN_VARIANT,
+        False,
+        'ReBRAC reference defaults (tanh actor, alpha_actor = alpha_critic = 0, actor_freq 2).',
+    ),
+    'sac_default': (
+        'sac',
+        {},
+        HIDDEN_VARIANT,
+        False,
+        'SAC reference defaults (tanh actor, state-dependent std, automatic target entropy, q_agg min).',
+    ),
 }
 
+# Reference repository -> address. The tests compare against numbers from these.
+REPOSITORIES = {'fql': 'https://github.com/seohongpark/fql', 'drol': 'https://github.com/muzhancun/DROL'}
+
+# Reference agent -> (module, class, repository).
 REFERENCES = {
-    'drol': ('agents.drol', 'DROLAgent', 'https://github.com/muzhancun/DROL'),
-    'fql': ('agents.fql', 'FQLAgent', 'https://github.com/seohongpark/fql'),
+    'drol': ('agents.drol', 'DROLAgent', 'drol'),
+    'fql': ('agents.fql', 'FQLAgent', 'fql'),
+    'iql': ('agents.iql', 'IQLAgent', 'fql'),
+    'ifql': ('agents.ifql', 'IFQLAgent', 'fql'),
+    'rebrac': ('agents.rebrac', 'ReBRACAgent', 'fql'),
+    'sac': ('agents.sac', 'SACAgent', 'fql'),
 }
 
+# References whose loss reads batch['next_actions'] (ReBRAC's critic BC term).
+NEEDS_NEXT_ACTIONS = ('rebrac',)
+# References whose `sample_actions` takes one observation only (IFQL's best-of-N indexes a flat
+# argmax), so only `actions/single` is stored for them.
+SINGLE_OBSERVATION_ONLY = ('ifql',)
 
-def make_batches():
-    """The ten fixed batches shared by every case (numpy only, float32)."""
+
+def update_kwargs(which, config, step):
+    """Extra arguments of the reference's `update` at training step `step` (1-based), as the
+    reference main.py passes them: ReBRAC updates its actor and targets every `actor_freq` steps."""
+    if which == 'rebrac':
+        return dict(full_update=(step % config['actor_freq'] == 0))
+    return {}
+
+
+def make_batches(next_actions=False):
+    """The ten fixed batches shared by every case (numpy only, float32); with `next_actions`, each
+    also gets next_actions ~ U(-0.95, 0.95) from a generator of its own."""
     rng = np.random.default_rng(BATCH_SEED)
+    next_rng = np.random.default_rng(NEXT_ACTION_SEED)
     batches = []
     for _ in range(NUM_BATCHES):
         batches.append(
@@ -136,6 +191,8 @@ def make_batches():
                 next_observations=rng.standard_normal((BATCH_SIZE, OBS_DIM)).astype(np.float32),
             )
         )
+        if next_actions:
+            batches[-1]['next_actions'] = next_rng.uniform(-0.95, 0.95, (BATCH_SIZE, ACTION_DIM)).astype(np.float32)
     return batches
 
 
@@ -199,23 +256,23 @@ def run_worker(which, repo, out_dir, case_names, commit):
     jax.config.update('jax_default_prng_impl', 'threefry2x32')
     jax.config.update('jax_threefry_partitionable', True)
 
-    module_name, class_name, _ = REFERENCES[which]
-    module = importlib.import_module(module_name)
-    assert os.path.abspath(module.__file__).startswith(repo), module.__file__
-    agent_class = getattr(module, class_name)
-
     def key_bits(key):
         if jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):
             key = jax.random.key_data(key)
         return np.asarray(key, dtype=np.uint32)
 
-    batches = make_batches()
-    jbatches = [{k: jax.numpy.asarray(v) for k, v in b.items()} for b in batches]
-    batch0 = jbatches[0]
-
     for name in case_names:
         ref, overrides, hidden, inference_only, _ = CASES[name]
-        assert ref == which
+        module_name, class_name, repository = REFERENCES[ref]
+        assert repository == which
+        module = importlib.import_module(module_name)
+        assert os.path.abspath(module.__file__).startswith(repo), module.__file__
+        agent_class = getattr(module, class_name)
+
+        batches = make_batches(next_actions=ref in NEEDS_NEXT_ACTIONS)
+        jbatches = [{k: jax.numpy.asarray(v) for k, v in b.items()} for b in batches]
+        batch0 = jbatches[0]
+
         config = module.get_config()
         case_config = dict(
             actor_hidden_dims=tuple(hidden), value_hidden_dims=tuple(hidden), batch_size=BATCH_SIZE, **overrides
@@ -233,22 +290,24 @@ def run_worker(which, repo, out_dir, case_names, commit):
             config=config,
         )
 
-        # Make the target critic differ from the critic (the reference copies it at init).
+        # Make every target differ from its source (the reference copies it at init): one noise
+        # generator, targets in sorted name order, leaves in sorted path order.
         params = jax.tree_util.tree_map(np.asarray, agent.network.params)
         params = {k: v for k, v in params.items()}
-        critic_flat = flatten(params['modules_critic'], '')
         noise_rng = np.random.default_rng(TARGET_NOISE_SEED)
-        noisy = {
-            k: (v + TARGET_NOISE_SCALE * noise_rng.standard_normal(v.shape)).astype(np.float32)
-            for k, v in critic_flat.items()
-        }
 
         def rebuild(node, path, noisy):
             if hasattr(node, 'items'):
                 return {k: rebuild(node[k], f'{path}/{k}', noisy) for k in node}
             return noisy[path]
 
-        params['modules_target_critic'] = rebuild(params['modules_critic'], '', noisy)
+        for target in sorted(k for k in params if k.startswith('modules_target_')):
+            source = 'modules_' + target[len('modules_target_') :]
+            noisy = {
+                k: (v + TARGET_NOISE_SCALE * noise_rng.standard_normal(v.shape)).astype(np.float32)
+                for k, v in flatten(params[source], '').items()
+            }
+            params[target] = rebuild(params[source], '', noisy)
         params = jax.tree_util.tree_map(jax.numpy.asarray, params)
         network = agent.network.replace(params=params, opt_state=agent.network.tx.init(params))
         agent = agent.replace(network=network)
@@ -272,11 +331,12 @@ def run_worker(which, repo, out_dir, case_names, commit):
         out.update(flatten(agent.network.params, 'params0'))
 
         obs8 = batch0['observations'][:NUM_ACTION_OBS]
-        out['actions/batched'] = np.asarray(agent.sample_actions(obs8, seed=jax.random.PRNGKey(ACTION_SEED)))
+        if ref not in SINGLE_OBSERVATION_ONLY:
+            out['actions/batched'] = np.asarray(agent.sample_actions(obs8, seed=jax.random.PRNGKey(ACTION_SEED)))
+            assert out['actions/batched'].shape == (NUM_ACTION_OBS, ACTION_DIM)
         out['actions/single'] = np.asarray(
             agent.sample_actions(batch0['observations'][0], seed=jax.random.PRNGKey(ACTION_SEED))
         )
-        assert out['actions/batched'].shape == (NUM_ACTION_OBS, ACTION_DIM)
         assert out['actions/single'].shape == (ACTION_DIM,)
 
         if not inference_only:
@@ -285,20 +345,25 @@ def run_worker(which, repo, out_dir, case_names, commit):
             loss0, info0 = agent.total_loss(batch0, agent.network.params, rng=r)
             out['loss0'] = np.asarray(loss0)
             out.update(flatten(info0, 'info0'))
-            grads0 = jax.grad(lambda p, a=agent, r=r: a.total_loss(batch0, p, rng=r)[0])(agent.network.params)
+            grads0 = jax.grad(lambda p, a=agent, r=r, b=batch0: a.total_loss(b, p, rng=r)[0])(agent.network.params)
             out.update(flatten(grads0, 'grads0'))
 
-            infos = []
+            infos, flags = [], []
             for i, b in enumerate(jbatches):
-                agent, info = agent.update(b)
+                kwargs = update_kwargs(ref, config, i + 1)
+                flags.append(kwargs.get('full_update', True))
+                agent, info = agent.update(b, **kwargs)
                 infos.append(flatten(info, 'update_info'))
                 if i == 0:
                     out.update(flatten(agent.network.params, 'params1'))
                     out['rng1'] = key_bits(agent.rng)
-            for k in infos[0]:
-                out[k] = np.stack([d[k] for d in infos])
+            # A metric missing from some updates (ReBRAC's actor metrics on critic-only steps) is NaN there.
+            for k in sorted(set().union(*infos)):
+                out[k] = np.stack([d.get(k, np.float32(np.nan)) for d in infos])
             out.update(flatten(agent.network.params, 'params10'))
             out['rng10'] = key_bits(agent.rng)
+            if ref == 'rebrac':
+                out['meta/full_update'] = np.asarray(flags, dtype=bool)
 
         out = to_f32(out)
         path = os.path.join(out_dir, f'golden_{name}.npz')
@@ -348,7 +413,7 @@ def group_keys(keys):
     return other, leaves
 
 
-def write_readme(out_dir, command, commits, dirty, versions):
+def write_readme(out_dir, command, last_run, commits, dirty, versions):
     lines = [
         '# Golden fixtures from the reference implementations',
         '',
@@ -363,15 +428,21 @@ def write_readme(out_dir, command, commits, dirty, versions):
         command,
         '```',
         '',
-        '(the two paths are local checkouts of the repositories below, at the commits listed).',
+        '(the two paths are local checkouts of the repositories below, at the commits listed; add',
+        '`--cases=a,b` to regenerate some cases only).',
         '',
+        *(
+            [f'The last run regenerated only `--cases={last_run}`; the other files are from earlier runs.', '']
+            if last_run
+            else []
+        ),
         '## References',
         '',
     ]
-    for which in ('fql', 'drol'):
+    for which in REPOSITORIES:
         if which in commits:
             mark = ' (checkout had local changes!)' if dirty.get(which) else ''
-            lines.append(f'- {which}: {REFERENCES[which][2]} @ `{commits[which]}`{mark}')
+            lines.append(f'- {which}: {REPOSITORIES[which]} @ `{commits[which]}`{mark}')
     lines += [
         f'- run with jax {versions["jax"]}, flax {versions["flax"]}, optax {versions["optax"]}, '
         f'numpy {versions["numpy"]}, on CPU, float32, `jax_threefry_partitionable=True`,',
@@ -382,10 +453,13 @@ def write_readme(out_dir, command, commits, dirty, versions):
         f'- obs dim {OBS_DIM}, action dim {ACTION_DIM}, batch {BATCH_SIZE}, {NUM_BATCHES} batches from',
         f'  `np.random.default_rng({BATCH_SEED})`: per batch, in this order, observations ~ N(0,1),',
         '  actions ~ U(-0.95, 0.95), rewards ~ N(0,1), masks = (U(0,1) < 0.8), next_observations ~ N(0,1).',
+        f'  Cases of {", ".join(NEEDS_NEXT_ACTIONS)} also get next_actions ~ U(-0.95, 0.95) per batch, from',
+        f'  `np.random.default_rng({NEXT_ACTION_SEED})` (so the other fields are the same as everywhere).',
         f'- agent = `AgentClass.create(seed={AGENT_SEED}, ex_observations=obs0[:1], ex_actions=act0[:1], config)` with',
         '  config = reference `get_config()` + the `config/*` overrides, encoder None.',
-        f'- then `params["modules_target_critic"]` = critic params + {TARGET_NOISE_SCALE} * N(0,1) noise',
-        f'  (`np.random.default_rng({TARGET_NOISE_SEED})`, leaves in sorted path order) and',
+        f'- then every target `params["modules_target_X"]` = `params["modules_X"]` + {TARGET_NOISE_SCALE} * N(0,1)',
+        f'  noise (one `np.random.default_rng({TARGET_NOISE_SEED})` for all targets, in sorted name order, e.g.',
+        '  target_actor before target_critic for ReBRAC; leaves in sorted path order) and',
         '  `opt_state = tx.init(params)`; that agent is the starting point (`params0`, `rng`).',
         '',
         '## Cases',
@@ -417,15 +491,20 @@ def write_readme(out_dir, command, commits, dirty, versions):
         '- `config/*`: the case settings applied to the reference `get_config()` (hidden dims,',
         '  batch_size and the overrides); `ref_config/*`: the full resolved reference config (None values omitted).',
         "- `rng`: the agent's initial rng key (uint32 key data). `batches/<field>`: leading axis 10.",
-        '- `params0/...`: the starting parameters (target critic perturbed).',
+        '- `params0/...`: the starting parameters (targets perturbed).',
         '- `actions/batched`: `sample_actions(obs0[:8], seed=PRNGKey(7))`; `actions/single`: same for `obs0[0]`',
-        '  (unbatched), both on the starting agent.',
+        '  (unbatched), both on the starting agent, temperature 1. '
+        f"{', '.join(SINGLE_OBSERVATION_ONLY)}: `actions/single` only (the reference's `sample_actions`",
+        '  takes one observation).',
         '',
         'Training cases (not `inference_only`) also have:',
         '- `rng_loss0`: `jax.random.split(rng)[1]`, the rng `update` passes to `total_loss`.',
         '- `loss0`, `info0/<metric>`: `total_loss(batch0, params0, rng=rng_loss0)`.',
         '- `grads0/...`: gradient of that loss w.r.t. all params (zero for the target critic).',
-        '- `update_info/<metric>`: the infos of the 10 `update(batch_i)` calls, stacked (leading axis 10).',
+        '- `update_info/<metric>`: the infos of the 10 `update(batch_i)` calls, stacked (leading axis 10);',
+        '  NaN where an update did not log the metric.',
+        '- rebrac: `meta/full_update`: the `full_update` flag of each of the 10 updates, as the reference main.py',
+        '  passes it at step i = 1..10: `i % actor_freq == 0` (`loss0`, `info0`, `grads0` use the default True).',
         '- `params1/...`, `rng1`: after the first update; `params10/...`, `rng10`: after all ten.',
         '',
     ]
@@ -438,7 +517,7 @@ def write_readme(out_dir, command, commits, dirty, versions):
             lines += [f'### {which}: parameter leaves', '']
             lines.append(
                 'Under `params0/` (every case) and `params1/`, `params10/`, `grads0/` (training cases); '
-                'critic leaves carry a leading ensemble axis of 2:'
+                'critic leaves carry a leading ensemble axis of 2 (a single-head state value has none):'
             )
             lines.append('')
             lines += [f'- `{leaf}`' for leaf in leaves]
@@ -464,7 +543,7 @@ def main(argv=None):
     default_out = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'tests', 'fixtures')
     parser.add_argument('--out', default=default_out, help='output folder (default: tests/fixtures)')
     parser.add_argument('--cases', default=','.join(CASES), help='comma-separated subset of: ' + ', '.join(CASES))
-    parser.add_argument('--worker', choices=sorted(REFERENCES), help=argparse.SUPPRESS)
+    parser.add_argument('--worker', choices=sorted(REPOSITORIES), help=argparse.SUPPRESS)
     parser.add_argument('--repo', help=argparse.SUPPRESS)
     parser.add_argument('--commit', default='', help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -482,12 +561,17 @@ def main(argv=None):
         print('make_golden_fixtures.py is a developer tool and does not run in CI.', file=sys.stderr)
         return 2
     repos = {'fql': args.fql_repo, 'drol': args.drol_repo}
-    needed = sorted({CASES[c][0] for c in cases})
+
+    def repository(case):
+        return REFERENCES[CASES[case][0]][2]
+
+    needed = sorted({repository(c) for c in cases})
     for which in needed:
         if not repos[which]:
-            parser.error(f'--{which}_repo is required for cases {[c for c in cases if CASES[c][0] == which]}')
-        if not os.path.isfile(os.path.join(repos[which], *REFERENCES[which][0].split('.')) + '.py'):
-            parser.error(f'{repos[which]} has no {REFERENCES[which][0]}')
+            parser.error(f'--{which}_repo is required for cases {[c for c in cases if repository(c) == which]}')
+        for ref in sorted({CASES[c][0] for c in cases if repository(c) == which}):
+            if not os.path.isfile(os.path.join(repos[which], *REFERENCES[ref][0].split('.')) + '.py'):
+                parser.error(f'{repos[which]} has no {REFERENCES[ref][0]}')
 
     out_dir = os.path.abspath(args.out)
     os.makedirs(out_dir, exist_ok=True)
@@ -498,7 +582,7 @@ def main(argv=None):
         dirty[which] = git_dirty(repo)
         if dirty[which]:
             print(f'warning: {repo} has local changes', file=sys.stderr)
-        names = [c for c in cases if CASES[c][0] == which]
+        names = [c for c in cases if repository(c) == which]
         cmd = [
             sys.executable,
             os.path.abspath(__file__),
@@ -525,18 +609,22 @@ def main(argv=None):
             cwd='/',
         ).stdout
     )
-    # Remember every reference that produced a file in the folder (a partial run keeps the others).
+    # Remember every repository that produced a file in the folder (a partial run keeps the others).
     for path in glob.glob(os.path.join(out_dir, 'golden_*.npz')):
         with np.load(path) as f:
-            if 'meta/reference' in f.files:
-                commits.setdefault(str(f['meta/reference']), str(f['meta/reference_commit']))
+            if 'meta/reference' in f.files and str(f['meta/reference']) in REFERENCES:
+                which = REFERENCES[str(f['meta/reference'])][2]
+                commits.setdefault(which, str(f['meta/reference_commit']))
+    # The command that makes every case; a partial run is noted apart.
     command = 'python scripts/make_golden_fixtures.py ' + ' '.join(
-        [f'--fql_repo={args.fql_repo}'] * bool(args.fql_repo)
-        + [f'--drol_repo={args.drol_repo}'] * bool(args.drol_repo)
-        + [f'--out={os.path.relpath(out_dir)}']
-        + ([f'--cases={args.cases}'] if set(cases) != set(CASES) else [])
+        [
+            f'--fql_repo={args.fql_repo or "PATH/TO/seohongpark/fql"}',
+            f'--drol_repo={args.drol_repo or "PATH/TO/muzhancun/DROL"}',
+            f'--out={os.path.relpath(out_dir)}',
+        ]
     )
-    total = write_readme(out_dir, command, commits, dirty, versions)
+    last_run = ','.join(cases) if set(cases) != set(CASES) else ''
+    total = write_readme(out_dir, command, last_run, commits, dirty, versions)
     print(f'wrote {out_dir}/README.md; total fixture size {human(total)}')
     return 0
 

@@ -26,6 +26,8 @@ def random_batch(batch_size=16, observation_dim=7, action_dim=3, seed=0):
         'next_observations': rng.normal(size=(batch_size, observation_dim)).astype(np.float32),
         'rewards': rng.normal(size=(batch_size,)).astype(np.float32),
         'masks': np.ones((batch_size,), np.float32),
+        # Drawn last, so the other fields are those of earlier versions; ReBRAC's critic reads it.
+        'next_actions': rng.uniform(-0.99, 0.99, size=(batch_size, action_dim)).astype(np.float32),
     }
 
 

@@ -3,9 +3,15 @@
 The FQL codebase samples every batch with NumPy on the host and copies it over; here the
 whole dataset is copied once and batches are gathered on the device with `jax.random`,
 so a fused `lax.scan` of many updates never leaves the device.
+
+Every batch also carries `next_actions`, the dataset's action at the row after each sampled
+transition (the last row repeats its own), as the FQL codebase gives ReBRAC's critic BC term. Like
+the reference, this ignores episode boundaries: at an episode's last step it is the next episode's
+first action.
 """
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 TRAINING_KEYS = ('observations', 'actions', 'next_observations', 'rewards', 'masks')
@@ -20,10 +26,15 @@ def sample_batch(data, rng, batch_size):
     """Uniform batch (with replacement) of transitions from a device dataset."""
     size = data['observations'].shape[0]
     indices = jax.random.randint(rng, (batch_size,), 0, size)
-    return jax.tree_util.tree_map(lambda x: x[indices], data)
+    batch = jax.tree_util.tree_map(lambda x: x[indices], data)
+    batch['next_actions'] = data['actions'][jnp.minimum(indices + 1, size - 1)]
+    return batch
 
 
 def sample_batch_numpy(dataset, rng: np.random.Generator, batch_size):
     """Host-side sampling as the FQL codebase does it (kept for the benchmark's baseline)."""
-    indices = rng.integers(0, len(dataset['observations']), size=batch_size)
-    return {key: dataset[key][indices] for key in TRAINING_KEYS}
+    size = len(dataset['observations'])
+    indices = rng.integers(0, size, size=batch_size)
+    batch = {key: dataset[key][indices] for key in TRAINING_KEYS}
+    batch['next_actions'] = dataset['actions'][np.minimum(indices + 1, size - 1)]
+    return batch

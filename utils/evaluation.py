@@ -19,8 +19,12 @@ def final_info_stats(info):
 
 @jax.jit
 def act(agent, observation, episode_key, step):
-    """The policy's action at `step` of an episode, in one dispatch (key folding included)."""
-    return agent.sample_actions(observation, seed=jax.random.fold_in(episode_key, step))
+    """The policy's action at `step` of an episode, in one dispatch (key folding included).
+
+    Temperature 0, as the references evaluate: stochastic actors (IQL, ReBRAC, SAC) act with
+    their mean; one-step latent policies (DROL, FQL) still draw their latent.
+    """
+    return agent.sample_actions(observation, seed=jax.random.fold_in(episode_key, step), temperature=0.0)
 
 
 def run_episodes(agent, env, num_episodes, seed, first_episode=0, render=False):

@@ -1,7 +1,13 @@
-"""Networks shared by the agents: MLP, ensembled critic, latent actor, flow field."""
+"""Networks shared by the agents: MLP, ensembled critic / state value, latent actor, flow field,
+Gaussian actor and a log-parameterised scalar.
 
-from typing import Sequence
+Parameter names follow the FQL codebase (seohongpark/fql, utils/networks.py) throughout, so its
+checkpoints and the golden fixtures map onto these modules 1:1.
+"""
 
+from typing import Optional, Sequence
+
+import distrax
 import flax.linen as nn
 import jax.numpy as jnp
 
@@ -29,9 +35,12 @@ class MLP(nn.Module):
 
 
 class Value(nn.Module):
-    """Q(s, a) with `num_ensembles` independent heads; returns shape (num_ensembles, ...).
+    """Q(s, a), or V(s) when `actions` is None, with `num_ensembles` independent heads.
 
-    Parameter names follow the FQL codebase (`value_net/...`), so its checkpoints map 1:1.
+    With several heads the output has a leading head axis (num_ensembles, ...); with one head
+    the MLP is not vmapped, so neither its parameters nor its output carry that axis (as in the
+    FQL codebase, whose IQL state value is such a single head). Parameter names follow the FQL
+    codebase (`value_net/...`), so its checkpoints map 1:1.
     """
 
     hidden_dims: Sequence[int]
@@ -39,18 +48,21 @@ class Value(nn.Module):
     num_ensembles: int = 2
 
     def setup(self):
-        ensemble = nn.vmap(
-            MLP,
-            variable_axes={'params': 0},
-            split_rngs={'params': True},
-            in_axes=None,
-            out_axes=0,
-            axis_size=self.num_ensembles,
-        )
-        self.value_net = ensemble((*self.hidden_dims, 1), activate_final=False, layer_norm=self.layer_norm)
+        mlp = MLP
+        if self.num_ensembles > 1:
+            mlp = nn.vmap(
+                MLP,
+                variable_axes={'params': 0},
+                split_rngs={'params': True},
+                in_axes=None,
+                out_axes=0,
+                axis_size=self.num_ensembles,
+            )
+        self.value_net = mlp((*self.hidden_dims, 1), activate_final=False, layer_norm=self.layer_norm)
 
-    def __call__(self, observations, actions):
-        return self.value_net(jnp.concatenate([observations, actions], axis=-1))[..., 0]
+    def __call__(self, observations, actions=None):
+        inputs = observations if actions is None else jnp.concatenate([observations, actions], axis=-1)
+        return self.value_net(inputs)[..., 0]
 
 
 class LatentActor(nn.Module):
@@ -82,3 +94,66 @@ class ActorVectorField(nn.Module):
 
     def __call__(self, observations, noisy_actions, times):
         return self.mlp(jnp.concatenate([observations, noisy_actions, times], axis=-1))
+
+
+class LogParam(nn.Module):
+    """A positive scalar stored as its log (`log_value`), e.g. SAC's entropy temperature: gradient
+    steps on the log keep it positive and move it multiplicatively."""
+
+    init_value: float = 1.0
+
+    @nn.compact
+    def __call__(self):
+        return jnp.exp(self.param('log_value', lambda _: jnp.full((), jnp.log(self.init_value))))
+
+
+class TanhSquashed(distrax.Transformed):
+    """A Gaussian pushed through tanh, with `mode()` = tanh(Gaussian mode): distrax has no mode for
+    transformed distributions, and deterministic actors (ReBRAC, evaluation) need one."""
+
+    def mode(self):
+        return self.bijector.forward(self.distribution.mode())
+
+
+class Actor(nn.Module):
+    """Gaussian policy pi(a | s): MLP features -> mean, and a standard deviation that is constant 1
+    (`const_std`), a learned state-independent vector (`log_stds`) or a head of its own
+    (`state_dependent_std`), its log clipped to [log_std_min, log_std_max]. Returns a distrax
+    distribution; `temperature` scales the standard deviation. With `tanh_squash` the sample is
+    squashed into (-1, 1). The small `final_fc_init_scale` starts the mean (and log std) near 0.
+
+    Parameter names follow the FQL codebase (`actor_net`, `mean_net`, `log_std_net`, `log_stds`).
+    """
+
+    hidden_dims: Sequence[int]
+    action_dim: int
+    layer_norm: bool = False
+    log_std_min: Optional[float] = -5
+    log_std_max: Optional[float] = 2
+    tanh_squash: bool = False
+    state_dependent_std: bool = False
+    const_std: bool = True
+    final_fc_init_scale: float = 1e-2
+
+    def setup(self):
+        self.actor_net = MLP(self.hidden_dims, activate_final=True, layer_norm=self.layer_norm)
+        self.mean_net = nn.Dense(self.action_dim, kernel_init=default_init(self.final_fc_init_scale))
+        if self.state_dependent_std:
+            self.log_std_net = nn.Dense(self.action_dim, kernel_init=default_init(self.final_fc_init_scale))
+        elif not self.const_std:
+            self.log_stds = self.param('log_stds', nn.initializers.zeros, (self.action_dim,))
+
+    def __call__(self, observations, temperature=1.0):
+        features = self.actor_net(observations)
+        means = self.mean_net(features)
+        if self.state_dependent_std:
+            log_stds = self.log_std_net(features)
+        elif self.const_std:
+            log_stds = jnp.zeros_like(means)
+        else:
+            log_stds = self.log_stds
+        log_stds = jnp.clip(log_stds, self.log_std_min, self.log_std_max)
+        distribution = distrax.MultivariateNormalDiag(loc=means, scale_diag=jnp.exp(log_stds) * temperature)
+        if self.tanh_squash:
+            distribution = TanhSquashed(distribution, distrax.Block(distrax.Tanh(), ndims=1))
+        return distribution
