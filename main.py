@@ -342,7 +342,11 @@ def expand_agent_flag(argv):
         elif arg == '--agent' and i + 1 < len(argv):
             config_file = argv[i + 1]
         expanded.append(arg)
-    check_agent_keys(config_file, explicit_agent_keys(expanded))
+    keys = [arg[len('--agent.') :].split('=', 1)[0] for arg in expanded if arg.startswith('--agent.')]
+    repeated = sorted({key for key in keys if keys.count(key) > 1})
+    if repeated:  # ml_collections would concatenate repeated tuple values instead of keeping one.
+        raise UserError(f'--agent.{repeated[0]} is given more than once; give each setting once.')
+    check_agent_keys(config_file, set(keys))
     return expanded
 
 

@@ -41,6 +41,7 @@ def test_malformed_flag_is_one_line(entry_point):
         (['--agent.num_candidate=4'], 'Did you mean num_candidates'),  # No --agent: the default agent's keys.
         (['--agent=fql', '--agent.num_candidates=4'], 'Unknown agent setting(s) num_candidates'),
         (['--offline_steps=abc'], '--offline_steps'),
+        (['--agent.actor_hidden_dims=(32,32)', '--agent.actor_hidden_dims=(64,64)'], 'given more than once'),
     ],
 )
 def test_main_agent_and_flag_typos(args, message):
