@@ -155,6 +155,7 @@ def test_main_trains_and_evaluates_on_antmaze(d4rl, agent_name, tmp_path):
     )
     assert result.returncode == 0, f'main.py failed:\n{result.stdout}\n{result.stderr}'
     with open(tmp_path / 'd4rl' / f'{agent_name}_antmaze-umaze-v2_sd0' / 'eval.csv', newline='') as file:
-        (row,) = csv.DictReader(file)
+        first, row = csv.DictReader(file)  # Step 1 (as the references evaluate) and the final step.
+    assert int(float(first['step'])) == 1
     assert float(row['evaluation/normalized_return']) in (0.0, 100.0)
     assert float(row['evaluation/success']) == float(row['evaluation/normalized_return']) / 100
