@@ -13,14 +13,14 @@ from tests.helpers import ROOT, TINY, read_csv, run_main, tiny_config, write_ogb
 pytestmark = pytest.mark.slow
 
 
-def common(dataset, save_dir, *extra):
+def common(dataset, save_dir, *extra, tiny=TINY):
     return (
         '--agent=drol',
         '--env_name=cube-single-play',
         f'--dataset_path={dataset}',
         f'--save_dir={save_dir}',
         '--eval_interval=0',
-        *TINY,
+        *tiny,
         *extra,
     )
 
@@ -40,7 +40,9 @@ def common(dataset, save_dir, *extra):
     ],
 )
 def test_bad_flags_give_one_clear_message(args, message, cube_single_dataset, tmp_path):
-    result = run_main(*common(cube_single_dataset, tmp_path), *args, check=False)
+    given = {arg.split('=', 1)[0] for arg in args}
+    tiny = [arg for arg in TINY if arg.split('=', 1)[0] not in given]  # Each setting given once.
+    result = run_main(*common(cube_single_dataset, tmp_path, tiny=tiny), *args, check=False)
     assert result.returncode == 2, result.stderr
     assert message in result.stderr
     assert 'Traceback' not in result.stderr
