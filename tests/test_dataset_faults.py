@@ -226,7 +226,15 @@ def test_ctrl_c_in_a_terminal_is_one_line_exit_130_and_the_rerun_continues(tmp_p
         '--workers=2',
     ]
     process = subprocess.Popen(
-        command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+        command,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        # As in a terminal: a test runner started in the background (nohup, CI) passes SIGINT on ignored.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.time() + 600  # Worker start-up alone can take a minute on a loaded 2-core machine.
     while process.poll() is None and time.time() < deadline:
