@@ -14,6 +14,7 @@ from typing import Any
 
 import flax
 import jax
+import ml_collections
 import optax
 
 from utils.errors import closest
@@ -26,6 +27,25 @@ def adam(learning_rate):
     """One optimiser object per learning rate: agents of different seeds then share their static
     fields, so they can be stacked into one pytree and trained together under `vmap`."""
     return optax.adam(learning_rate=learning_rate)
+
+
+def common_config(agent_name, **settings):
+    """The settings every agent of the FQL codebase has, with the references' defaults, then the
+    agent's own `settings`."""
+    return ml_collections.ConfigDict(
+        dict(
+            agent_name=agent_name,
+            lr=3e-4,
+            batch_size=256,
+            actor_hidden_dims=(512, 512, 512, 512),
+            value_hidden_dims=(512, 512, 512, 512),
+            layer_norm=True,  # Critic (and value) layer norm.
+            actor_layer_norm=False,
+            discount=0.99,
+            tau=0.005,
+            **settings,
+        )
+    )
 
 
 def with_target_update(network, old_params, module_name, tau):

@@ -5,10 +5,13 @@ mu(s, z) is distilled from its 10-step Euler solution and pushed up the critic.
 Equations: docs/algorithm.md.
 """
 
+import functools
+
 import jax
 import jax.numpy as jnp
 
 from agents.one_step import OneStepActorCritic, base_config
+from utils.flow import euler_actions, flow_matching_loss
 from utils.latents import sample_gaussian
 from utils.losses import q_loss
 from utils.networks import ActorVectorField
@@ -52,23 +55,13 @@ class FQLAgent(OneStepActorCritic):
 
     def flow_actions(self, observations, noises, params=None):
         """Euler integration of the BC flow from x_0 = noises over `flow_steps` steps, clipped."""
-        flow = self.network.select('actor_bc_flow')
-        steps = self.config['flow_steps']
-
-        def euler_step(actions, i):
-            times = jnp.full((*observations.shape[:-1], 1), i / steps)
-            return actions + flow(observations, actions, times, params=params) / steps, None
-
-        actions, _ = jax.lax.scan(euler_step, noises, jnp.arange(steps))
-        return jnp.clip(actions, -1, 1)
+        velocity = functools.partial(self.network.select('actor_bc_flow'), params=params)
+        return euler_actions(velocity, observations, noises, self.config['flow_steps'])
 
     def flow_matching_loss(self, observations, actions, grad_params, x_rng, t_rng):
         """mean |v(s, x_t, t) - (x_1 - x_0)|^2 on the linear path x_t = (1 - t) x_0 + t x_1."""
-        x_0 = jax.random.normal(x_rng, actions.shape)
-        t = jax.random.uniform(t_rng, (*actions.shape[:-1], 1))
-        x_t = (1 - t) * x_0 + t * actions
-        velocity = self.network.select('actor_bc_flow')(observations, x_t, t, params=grad_params)
-        return jnp.square(velocity - (actions - x_0)).mean()
+        velocity = functools.partial(self.network.select('actor_bc_flow'), params=grad_params)
+        return flow_matching_loss(velocity, observations, actions, x_rng, t_rng)
 
     def actor_loss(self, batch, grad_params, rng):
         observations, actions = batch['observations'], batch['actions']

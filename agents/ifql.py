@@ -7,11 +7,14 @@ only at inference, where the critic picks the best of `num_samples` flow samples
 integration over `flow_steps` steps) by min_j Q_j(s, a).
 """
 
+import functools
+
 import jax
 import jax.numpy as jnp
-import ml_collections
 
+from agents.agent import common_config
 from agents.iql import ImplicitQLearning
+from utils.flow import euler_actions, flow_matching_loss
 from utils.losses import aggregate_heads
 from utils.networks import ActorVectorField
 
@@ -33,26 +36,14 @@ class IFQLAgent(ImplicitQLearning):
 
     def actor_loss(self, batch, grad_params, rng):
         """Flow matching: mean |v(s, x_t, t) - (a - x_0)|^2 on x_t = (1 - t) x_0 + t a, x_0 ~ N(0, I)."""
-        actions = batch['actions']
         _, x_rng, t_rng = jax.random.split(rng, 3)
-        x_0 = jax.random.normal(x_rng, actions.shape)
-        t = jax.random.uniform(t_rng, (*actions.shape[:-1], 1))
-        x_t = (1 - t) * x_0 + t * actions
-        velocity = self.network.select('actor_flow')(batch['observations'], x_t, t, params=grad_params)
-        actor_loss = jnp.square(velocity - (actions - x_0)).mean()
+        velocity = functools.partial(self.network.select('actor_flow'), params=grad_params)
+        actor_loss = flow_matching_loss(velocity, batch['observations'], batch['actions'], x_rng, t_rng)
         return actor_loss, {'actor_loss': actor_loss}
 
     def flow_actions(self, observations, noises):
         """Euler integration of the flow from x_0 = noises over `flow_steps` steps, clipped to [-1, 1]."""
-        flow = self.network.select('actor_flow')
-        steps = self.config['flow_steps']
-
-        def euler_step(actions, i):
-            times = jnp.full((*actions.shape[:-1], 1), i / steps)
-            return actions + flow(observations, actions, times) / steps, None
-
-        actions, _ = jax.lax.scan(euler_step, noises, jnp.arange(steps))
-        return jnp.clip(actions, -1, 1)
+        return euler_actions(self.network.select('actor_flow'), observations, noises, self.config['flow_steps'])
 
     @jax.jit
     def sample_actions(self, observations, seed=None, temperature=1.0):
@@ -96,19 +87,9 @@ class IFQLAgent(ImplicitQLearning):
 def get_config():
     """The reference's settings and defaults (without its `encoder`, which this project lacks, and
     `action_dim`, which `create` records)."""
-    return ml_collections.ConfigDict(
-        dict(
-            agent_name='ifql',
-            lr=3e-4,
-            batch_size=256,
-            actor_hidden_dims=(512, 512, 512, 512),
-            value_hidden_dims=(512, 512, 512, 512),
-            layer_norm=True,  # Value and critic layer norm.
-            actor_layer_norm=False,
-            discount=0.99,
-            tau=0.005,
-            expectile=0.9,
-            num_samples=32,  # Flow samples the critic chooses among at inference.
-            flow_steps=10,
-        )
+    return common_config(
+        'ifql',
+        expectile=0.9,
+        num_samples=32,  # Flow samples the critic chooses among at inference.
+        flow_steps=10,
     )

@@ -13,9 +13,8 @@ are split as in the reference, so equal parameters and keys give equal numbers
 import flax
 import jax
 import jax.numpy as jnp
-import ml_collections
 
-from agents.agent import Agent, adam, with_target_update
+from agents.agent import Agent, adam, common_config, with_target_update
 from utils.errors import closest
 from utils.flax_utils import ModuleDict, TrainState
 from utils.losses import aggregate_heads, q_loss
@@ -190,20 +189,10 @@ class IQLAgent(ImplicitQLearning):
 
 def get_config():
     """The reference's settings and defaults (without its `encoder`, which this project lacks)."""
-    return ml_collections.ConfigDict(
-        dict(
-            agent_name='iql',
-            lr=3e-4,
-            batch_size=256,
-            actor_hidden_dims=(512, 512, 512, 512),
-            value_hidden_dims=(512, 512, 512, 512),
-            layer_norm=True,  # Value and critic layer norm.
-            actor_layer_norm=False,
-            discount=0.99,
-            tau=0.005,
-            expectile=0.9,
-            actor_loss='awr',  # 'awr' or 'ddpgbc'.
-            alpha=10.0,  # AWR inverse temperature, or DDPG+BC's BC coefficient.
-            const_std=True,  # Actor standard deviation fixed at 1 (else a learned vector).
-        )
+    return common_config(
+        'iql',
+        expectile=0.9,
+        actor_loss='awr',  # 'awr' or 'ddpgbc'.
+        alpha=10.0,  # AWR inverse temperature, or DDPG+BC's BC coefficient.
+        const_std=True,  # Actor standard deviation fixed at 1 (else a learned vector).
     )

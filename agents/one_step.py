@@ -12,9 +12,8 @@ noise and computes the same update; `tests/test_golden_references.py` checks thi
 import flax
 import jax
 import jax.numpy as jnp
-import ml_collections
 
-from agents.agent import Agent, adam, with_target_update
+from agents.agent import Agent, adam, common_config, with_target_update
 from utils.flax_utils import ModuleDict, TrainState
 from utils.losses import aggregate_heads
 from utils.networks import LatentActor, Value
@@ -22,22 +21,12 @@ from utils.networks import LatentActor, Value
 
 def base_config():
     """Settings common to both agents (the references' defaults)."""
-    return ml_collections.ConfigDict(
-        dict(
-            agent_name='',
-            lr=3e-4,
-            batch_size=256,
-            actor_hidden_dims=(512, 512, 512, 512),
-            value_hidden_dims=(512, 512, 512, 512),
-            layer_norm=True,  # Critic layer norm.
-            actor_layer_norm=False,
-            discount=0.99,
-            tau=0.005,
-            q_agg='mean',  # Heads' aggregation in the critic target.
-            critic_num_candidates=1,  # N > 1: best of N next actions under the target critic.
-            critic_selection_q_agg='min',
-            normalize_q_loss=True,
-        )
+    return common_config(
+        '',
+        q_agg='mean',  # Heads' aggregation in the critic target.
+        critic_num_candidates=1,  # N > 1: best of N next actions under the target critic.
+        critic_selection_q_agg='min',
+        normalize_q_loss=True,
     )
 
 

@@ -14,9 +14,8 @@ from the same parameters and key the project draws the same noise and computes t
 import flax
 import jax
 import jax.numpy as jnp
-import ml_collections
 
-from agents.agent import Agent, adam, with_target_update
+from agents.agent import Agent, adam, common_config, with_target_update
 from utils.flax_utils import ModuleDict, TrainState
 from utils.losses import q_loss
 from utils.networks import Actor, Value
@@ -191,23 +190,13 @@ class ReBRACAgent(Agent):
 
 def get_config():
     """The reference's defaults (its `encoder` key is left out: the project is state-based)."""
-    return ml_collections.ConfigDict(
-        dict(
-            agent_name='rebrac',
-            lr=3e-4,
-            batch_size=256,
-            actor_hidden_dims=(512, 512, 512, 512),
-            value_hidden_dims=(512, 512, 512, 512),
-            layer_norm=True,  # Critic layer norm.
-            actor_layer_norm=False,
-            discount=0.99,
-            tau=0.005,
-            tanh_squash=True,
-            actor_fc_scale=0.01,  # Initial scale of the actor's last layer.
-            alpha_actor=0.0,  # Actor BC coefficient.
-            alpha_critic=0.0,  # Critic BC coefficient (on the target action).
-            actor_freq=2,  # Actor and target updates every `actor_freq` updates.
-            actor_noise=0.2,  # Target policy smoothing noise (and exploration noise at temperature 1).
-            actor_noise_clip=0.5,
-        )
+    return common_config(
+        'rebrac',
+        tanh_squash=True,
+        actor_fc_scale=0.01,  # Initial scale of the actor's last layer.
+        alpha_actor=0.0,  # Actor BC coefficient.
+        alpha_critic=0.0,  # Critic BC coefficient (on the target action).
+        actor_freq=2,  # Actor and target updates every `actor_freq` updates.
+        actor_noise=0.2,  # Target policy smoothing noise (and exploration noise at temperature 1).
+        actor_noise_clip=0.5,
     )

@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
-from agents.agent import Agent, adam, with_target_update
+from agents.agent import Agent, adam, common_config, with_target_update
 from agents.rebrac import policy_std
 from utils.flax_utils import ModuleDict, TrainState
 from utils.losses import aggregate_heads
@@ -153,23 +153,13 @@ class SACAgent(Agent):
 
 def get_config():
     """The reference's defaults."""
-    return ml_collections.ConfigDict(
-        dict(
-            agent_name='sac',
-            lr=3e-4,
-            batch_size=256,
-            actor_hidden_dims=(512, 512, 512, 512),
-            value_hidden_dims=(512, 512, 512, 512),
-            layer_norm=True,  # Critic layer norm.
-            actor_layer_norm=False,
-            discount=0.99,
-            tau=0.005,
-            target_entropy=ml_collections.config_dict.placeholder(float),  # None: automatic (see below).
-            target_entropy_multiplier=0.5,  # Automatic target entropy = -multiplier * action_dim.
-            tanh_squash=True,
-            state_dependent_std=True,  # Log-std head per state (else one learned vector).
-            actor_fc_scale=0.01,  # Initial scale of the actor's last layers.
-            q_agg='min',  # Heads' aggregation in the critic target (the actor always uses the mean).
-            backup_entropy=False,  # Subtract the entropy term in the TD target.
-        )
+    return common_config(
+        'sac',
+        target_entropy=ml_collections.config_dict.placeholder(float),  # None: automatic (see below).
+        target_entropy_multiplier=0.5,  # Automatic target entropy = -multiplier * action_dim.
+        tanh_squash=True,
+        state_dependent_std=True,  # Log-std head per state (else one learned vector).
+        actor_fc_scale=0.01,  # Initial scale of the actor's last layers.
+        q_agg='min',  # Heads' aggregation in the critic target (the actor always uses the mean).
+        backup_entropy=False,  # Subtract the entropy term in the TD target.
     )
