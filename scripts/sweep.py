@@ -2,11 +2,15 @@
 
   python -m scripts.sweep --suite=ogbench-default --agents=drol,fql --seeds=0-7 --print
   python -m scripts.sweep --suite=ogbench-default --seeds=0-2 --run --parallel=2 -- --offline_steps=100000
+  python -m scripts.sweep --suite=k-ablation --seeds=0-7 --print
 
 Each command names the paper settings explicitly (the same values `--preset=paper` would
 apply), so a printed line is complete on its own for a cluster scheduler's job array. Runs
 live in <sweep_dir>/runs/<agent>_<env>_sd<seed>/; a run whose final evaluation is already
 logged is skipped, and an unfinished one resumes from its checkpoint.
+
+The K suites (`k-ablation`, `candidate-scaling`) repeat every run once per K (DROL's
+`num_candidates`), in <sweep_dir>/runs/K<k>/<agent>_<env>_sd<seed>/, for `scripts.k_report`.
 """
 
 import csv
@@ -20,23 +24,43 @@ from concurrent.futures import ThreadPoolExecutor
 from absl import flags
 
 from agents import AGENTS
-from envs.d4rl_utils import ADROIT_ENV_NAMES, ANTMAZE_ENV_NAMES
+from envs.d4rl_utils import ADROIT_ENV_NAMES, ANTMAZE_ENV_NAMES, is_d4rl_env
 from envs.ogbench_names import PAPER_FAMILIES
 from utils.errors import UserError, run_app
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
+# The DROL paper's K ablation: one OGBench task per family, the six D4RL AntMaze and the four
+# Adroit expert tasks.
+K_ABLATION_TASKS = [
+    'antmaze-giant-navigate-task3',
+    'antmaze-large-navigate-task1',
+    'antsoccer-arena-navigate-task4',
+    'cube-double-play-task3',
+    'cube-single-play-task1',
+    'humanoidmaze-large-navigate-task1',
+    'humanoidmaze-medium-navigate-task1',
+    'puzzle-3x3-play-task2',
+    'puzzle-4x4-play-task1',
+    'scene-play-task2',
+    *ANTMAZE_ENV_NAMES,
+    *(name for name in ADROIT_ENV_NAMES if '-expert-' in name),
+]
 SUITES = {
     'ogbench-default': [f'{family}' for family in PAPER_FAMILIES],
     'ogbench-all': [f'{family}-task{task}' for family in PAPER_FAMILIES for task in range(1, 6)],
     'd4rl-antmaze': list(ANTMAZE_ENV_NAMES),
     'd4rl-adroit': list(ADROIT_ENV_NAMES),
+    'k-ablation': K_ABLATION_TASKS,
+    'candidate-scaling': ['antmaze-giant-navigate-task3', 'cube-double-play-task3', 'scene-play-task2'],
 }
+# Suites that repeat each run for every K (num_candidates) of the paper's figure.
+K_SUITES = {'k-ablation': (1, 2, 4, 8, 16, 32), 'candidate-scaling': (1, 2, 4, 8, 16, 32, 64)}
 D4RL_STEPS = 500_000  # The spec's D4RL budget; OGBench uses main.py's default of 1M.
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum('suite', 'ogbench-default', list(SUITES), 'Which environments.')
-flags.DEFINE_string('agents', 'drol,fql', 'Comma-separated agents.')
+flags.DEFINE_string('agents', None, 'Comma-separated agents (default: drol,fql; drol in the K suites).')
 flags.DEFINE_string('envs', None, 'Comma-separated subset of the suite (default: all of it).')
 flags.DEFINE_string('seeds', '0-7', "Seeds: '0-7', '0,3,5' or '2'.")
 flags.DEFINE_string('sweep_dir', None, 'Folder of the sweep (default exp/sweeps/<suite>).')
@@ -66,37 +90,50 @@ def parse_seeds(text):
     return seeds
 
 
+def check_agents(suite, agents):
+    for agent in agents:
+        if agent not in AGENTS:
+            raise UserError(f'Unknown agent {agent!r} in --agents; use any of {", ".join(AGENTS)}.')
+        if suite in K_SUITES and 'num_candidates' not in AGENTS[agent].default_config():
+            raise UserError(f'Suite {suite} varies num_candidates (K), which agent {agent!r} does not have.')
+
+
 def expand(suite, agents, seeds, sweep_dir, preset='paper', extra=(), envs=None):
-    """One (run_dir, command list) per environment, agent and seed (`envs` narrows the suite)."""
+    """One (run_dir, command list) per environment, agent, K (in the K suites) and seed (`envs`
+    narrows the suite)."""
     if suite not in SUITES:
         raise UserError(f'Unknown suite {suite!r}; choose one of {", ".join(SUITES)}.')
     unknown = sorted(set(envs or ()) - set(SUITES[suite]))
     if unknown:
         raise UserError(f'{", ".join(unknown)} not in suite {suite}: {", ".join(SUITES[suite])}.')
+    check_agents(suite, agents)
+    # (run group, K or None): one group per K in the K suites, where K replaces any preset's K.
+    groups = [(f'runs/K{k}', k) for k in K_SUITES[suite]] if suite in K_SUITES else [('runs', None)]
     runs = []
     for env_name in envs or SUITES[suite]:
-        lookup = env_name if suite.startswith('d4rl') else env_name.split('-task')[0]
+        d4rl = is_d4rl_env(env_name)
+        lookup = env_name if d4rl else env_name.split('-task')[0]
         for agent in agents:
-            if agent not in AGENTS:
-                raise UserError(f'Unknown agent {agent!r} in --agents; use any of {", ".join(AGENTS)}.')
-            for seed in seeds:
-                command = [
-                    'python',
-                    'main.py',
-                    f'--agent={agent}',
-                    f'--env_name={env_name}',
-                    f'--seed={seed}',
-                    f'--save_dir={sweep_dir}',
-                    '--run_group=runs',
-                    f'--preset={preset}',
-                ]
-                if suite.startswith('d4rl'):
-                    command.append(f'--offline_steps={D4RL_STEPS}')
-                command += [
-                    f'--agent.{k}={v}' for k, v in sorted(AGENTS[agent].preset_overrides(preset, lookup).items())
-                ]
-                command += list(extra)
-                runs.append((os.path.join(sweep_dir, 'runs', f'{agent}_{env_name}_sd{seed}'), command))
+            settings = AGENTS[agent].preset_overrides(preset, lookup)
+            for group, k in groups:
+                if k is not None:
+                    settings = {**settings, 'num_candidates': k}
+                for seed in seeds:
+                    command = [
+                        'python',
+                        'main.py',
+                        f'--agent={agent}',
+                        f'--env_name={env_name}',
+                        f'--seed={seed}',
+                        f'--save_dir={sweep_dir}',
+                        f'--run_group={group}',
+                        f'--preset={preset}',
+                    ]
+                    if d4rl:
+                        command.append(f'--offline_steps={D4RL_STEPS}')
+                    command += [f'--agent.{key}={value}' for key, value in sorted(settings.items())]
+                    command += list(extra)
+                    runs.append((os.path.join(sweep_dir, group, f'{agent}_{env_name}_sd{seed}'), command))
     return runs
 
 
@@ -138,9 +175,8 @@ def main(argv):
         raise UserError(f'--parallel must be at least 1 (got {FLAGS.parallel}).')
     sweep_dir = FLAGS.sweep_dir or os.path.join('exp', 'sweeps', FLAGS.suite)
     envs = FLAGS.envs.split(',') if FLAGS.envs else None
-    runs = expand(
-        FLAGS.suite, FLAGS.agents.split(','), parse_seeds(FLAGS.seeds), sweep_dir, FLAGS.preset, argv[1:], envs
-    )
+    agents = (FLAGS.agents or ('drol' if FLAGS.suite in K_SUITES else 'drol,fql')).split(',')
+    runs = expand(FLAGS.suite, agents, parse_seeds(FLAGS.seeds), sweep_dir, FLAGS.preset, argv[1:], envs)
     if FLAGS.print:
         print('\n'.join(shlex.join(command) for _, command in runs))
     else:
