@@ -101,6 +101,7 @@ def load_run(run_dir):
         'agent': None,
         'seed': None,
         'preset': None,
+        'num_candidates': None,  # DROL's K; None for agents without it.
         'final_step': None,
         'settings': '',
         'evals': [],
@@ -119,6 +120,7 @@ def load_run(run_dir):
             seed=int(flags_record['seed']),
             final_step=int(flags_record['offline_steps']),
             preset=flags_record.get('preset'),
+            num_candidates=flags_record['agent'].get('num_candidates'),
             settings=settings_of(flags_record),
         )
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:

@@ -1,12 +1,15 @@
 """The DROL paper's four extra experiments: the K suites, their report figures, the runtime
 benchmark and the routing pictures' nearest-candidate cells."""
 
+import json
 import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
+from scripts import k_report, report
 from scripts.sweep import K_ABLATION_TASKS, expand
 from tests.helpers import ROOT
 from utils.errors import UserError
@@ -57,3 +60,91 @@ def test_sweep_prints_the_k_suite_with_drol_by_default():
     assert result.returncode == 0, result.stderr
     lines = result.stdout.strip().splitlines()
     assert len(lines) == 21 and all(line.startswith('python main.py --agent=drol ') for line in lines)
+
+
+def fake_k_run(root, env, k, seed, successes, pairwise, bc_loss, final_step=400):
+    """A finished DROL run of the K suites: flags.json, eval.csv and train.csv with routing columns."""
+    run_dir = root / 'runs' / f'K{k}' / f'drol_{env}_sd{seed}'
+    os.makedirs(run_dir)
+    agent = {'agent_name': 'drol', 'num_candidates': k, 'actor_hidden_dims': [64, 64], 'batch_size': 32}
+    flags = {'env_name': env, 'seed': seed, 'offline_steps': final_step, 'agent': agent}
+    (run_dir / 'flags.json').write_text(json.dumps(flags))
+    steps = [100 * (i + 1) for i in range(len(successes))]
+    (run_dir / 'eval.csv').write_text(
+        '\n'.join(['step,evaluation/success'] + [f'{s},{v}' for s, v in zip(steps, successes, strict=True)]) + '\n'
+    )
+    train = ['step,training/actor/candidate_pairwise_dist,training/actor/bc_loss']
+    train += [f'{s},{pairwise + 1.0},{bc_loss + 1.0}' for s in (50, 100)]  # Early rows: not among the last three.
+    train += [f'{s},{pairwise},{bc_loss}' for s in (200, 300, final_step)]
+    (run_dir / 'train.csv').write_text('\n'.join(train) + '\n')
+    return run_dir
+
+
+def labelled(ax):
+    return {line.get_label(): line for line in ax.get_lines()}
+
+
+def test_k_ablation_figure_plots_success_against_k_with_the_best_k_and_the_paper(tmp_path):
+    for k, success in ((1, 0.2), (4, 0.6), (16, 0.9), (32, 0.5)):
+        for seed, spread in ((0, -0.1), (1, 0.1)):
+            fake_k_run(tmp_path, 'cube-single-play-task1', k, seed, [0.0, success + spread] + [success] * 2, 0.1, 0.01)
+    fake_k_run(tmp_path, 'scene-play-task2', 8, 0, [0.3] * 4, 0.1, 0.01)
+    runs = report.find_runs(str(tmp_path))
+    fig = k_report.k_ablation_figure(runs)
+    cube, scene = [ax for ax in fig.axes if ax.get_visible()]
+    assert 'cube-single-play-task1' in cube.get_title() and 'scene-play-task2' in scene.get_title()
+    lines = labelled(cube)
+    ours = lines['this sweep (mean over seeds)']
+    assert list(ours.get_xdata()) == [1, 4, 16, 32]
+    # FQL protocol: mean of the last three evaluations, in %, averaged over the two seeds.
+    np.testing.assert_allclose(ours.get_ydata(), [20.0, 60.0, 90.0, 50.0])
+    best = lines['best K = 16']
+    assert list(best.get_xdata()) == [16] and list(best.get_ydata()) == [90.0]
+    paper = lines['paper (read off its figure)']
+    assert list(paper.get_xdata()) == [1, 16, 32] and list(paper.get_ydata()) == [86.0, 98.0, 93.0]
+    assert len(cube.collections) == 1  # The band over seeds; scene has one seed per K and none.
+    assert len(scene.collections) == 0
+    assert cube.get_xscale() == 'log' and 'log2' in cube.get_xlabel() and '%' in cube.get_ylabel()
+
+
+def test_candidate_scaling_figure_uses_the_last_logged_rows_and_shows_the_paper(tmp_path):
+    for k, pairwise, bc_loss in ((1, 0.0, 0.009), (8, 0.1, 0.006), (64, 0.2, 0.003)):
+        fake_k_run(tmp_path, 'cube-double-play-task3', k, 0, [0.1] * 4, pairwise, bc_loss)
+    partial = fake_k_run(tmp_path, 'cube-double-play-task3', 2, 0, [0.1] * 4, 0.5, 0.5)
+    rows = (partial / 'train.csv').read_text().splitlines()
+    (partial / 'train.csv').write_text('\n'.join(rows[:-1]) + '\n')  # Stops before the final step.
+    runs = report.find_runs(str(tmp_path))
+    fig = k_report.candidate_scaling_figure(runs)
+    distance_ax, bc_ax = fig.axes
+    ours = [line for line in distance_ax.get_lines() if line.get_label().startswith('this sweep')][0]
+    assert list(ours.get_xdata()) == [1, 8, 64]
+    np.testing.assert_allclose(ours.get_ydata(), [0.0, 0.1, 0.2])
+    ours_bc = [line for line in bc_ax.get_lines() if line.get_label().startswith('this sweep')][0]
+    np.testing.assert_allclose(ours_bc.get_ydata(), [0.009, 0.006, 0.003])
+    paper = labelled(distance_ax)['paper (read off its figure)']
+    assert list(paper.get_xdata()) == [1, 64] and list(paper.get_ydata()) == [0.0, 0.21]
+    assert list(labelled(bc_ax)['paper (read off its figure)'].get_ydata()) == [0.009, 0.003]
+    for ax in fig.axes:
+        assert ax.get_title() and 'K' in ax.get_xlabel() and ax.get_ylabel()
+
+
+def test_k_report_writes_figures_and_a_table_with_the_paper_beside(tmp_path):
+    for k in (1, 16):
+        fake_k_run(tmp_path, 'cube-single-play-task1', k, 0, [0.5] * 4, 0.1 * k, 0.01)
+    out = tmp_path / 'report'
+    result = subprocess.run(
+        [sys.executable, '-m', 'scripts.k_report', str(tmp_path), f'--out={out}'],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    text = (out / 'README.md').read_text()
+    assert '| cube-single-play-task1 | 16 | 50.0 ± 0.0 (n=1) | 98 |' in text
+    assert '| cube-single-play-task1 | 32 | - | 93 |' in text
+    for name in ('k_ablation.png', 'candidate_scaling.png'):
+        assert (out / name).read_bytes()[:8] == b'\x89PNG\r\n\x1a\n' and f'({name})' in text
+    missing = subprocess.run(
+        [sys.executable, '-m', 'scripts.k_report', str(tmp_path / 'nowhere')], cwd=ROOT, capture_output=True, text=True
+    )
+    assert missing.returncode == 2 and 'is not a folder' in missing.stderr and 'Traceback' not in missing.stderr
