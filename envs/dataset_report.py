@@ -18,8 +18,9 @@ import numpy as np
 from absl import flags
 
 from envs.dataset_files import check_ogbench_file, describe_set, read_sidecar
-from envs.generate_dataset import dataset_type_of, family_of, quiet_third_party_output
+from envs.generate_dataset import dataset_type_of, family_of
 from utils.errors import UserError, run_app
+from utils.quiet_output import quiet_third_party_output
 
 # Every OGBench manipulation family defines single tasks 1 to 5.
 TASK_IDS = (1, 2, 3, 4, 5)

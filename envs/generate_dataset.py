@@ -30,7 +30,6 @@ import shutil
 import signal
 import sys
 import time
-import warnings
 from collections import defaultdict
 
 import numpy as np
@@ -51,6 +50,7 @@ from envs.dataset_files import (
     write_synced,
 )
 from utils.errors import UserError, run_app
+from utils.quiet_output import quiet_third_party_output
 
 GENERATABLE_FAMILIES = ('cube-single', 'cube-double', 'cube-triple', 'scene', 'puzzle-3x3', 'puzzle-4x4')
 DATASET_TYPES = ('play', 'noisy')
@@ -78,20 +78,6 @@ WORK_FORMAT = 1
 # The scene health check redraws an episode whose block left the camera's view; a redraw
 # succeeds almost always, so hitting this bound means the environment itself is broken.
 MAX_SCENE_ATTEMPTS = 100
-
-
-def quiet_third_party_output() -> None:
-    """Silence the import-time chatter of the simulation stack: absl INFO lines (dm_control choosing an
-    OpenGL backend), GLFW's missing-display warning, gymnasium's float32-casting warnings.
-
-    Why: on a headless machine they bury the few lines these tools print. Call it before
-    ogbench, gymnasium or dm_control is imported; this module imports them only when needed.
-    """
-    from absl import logging
-
-    logging.set_verbosity(logging.WARNING)
-    warnings.filterwarnings('ignore', module='glfw')
-    warnings.filterwarnings('ignore', message=r'.*WARN: ', category=UserWarning)  # gymnasium.logger.warn
 
 
 def family_of(env_name: str) -> str:

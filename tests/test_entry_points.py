@@ -1,11 +1,14 @@
-"""Every entry point: `--help` exits 0, and a user mistake is one line on stderr with status 2."""
+"""Every entry point: `--help` exits 0, a user mistake is one line on stderr with status 2, and a run's
+output carries no third-party noise."""
 
+import os
+import re
 import subprocess
 import sys
 
 import pytest
 
-from tests.helpers import ROOT
+from tests.helpers import ROOT, TINY
 
 ENTRY_POINTS = [
     ['main.py'],
@@ -48,3 +51,22 @@ def test_main_agent_and_flag_typos(args, message):
     result = run('main.py', *args)
     assert result.returncode == 2 and message in result.stderr, result.stderr
     assert 'Traceback' not in result.stderr
+
+
+THIRD_PARTY_NOISE = re.compile(r'^[IW]\d{4} |GLFW|precision lowered|WARN:|Unable to initialize backend', re.MULTILINE)
+
+
+@pytest.mark.slow
+def test_a_run_prints_no_third_party_noise(cube_single_dataset, tmp_path):
+    """JAX's TPU probe, absl INFO lines, GLFW and gym warnings stay out of a normal run's output
+    (JAX_PLATFORMS is left unset, as a user's shell has it)."""
+    env = {key: value for key, value in os.environ.items() if key != 'JAX_PLATFORMS'}
+    args = ['--env_name=cube-single-play', f'--dataset_path={cube_single_dataset}', f'--save_dir={tmp_path}']
+    args += ['--offline_steps=2', '--eval_interval=2', '--eval_episodes=1', *TINY]
+    result = subprocess.run(
+        [sys.executable, 'main.py', *args], cwd=ROOT, capture_output=True, text=True, timeout=300, env=env
+    )
+    assert result.returncode == 0, result.stderr
+    output = result.stdout + result.stderr
+    assert not THIRD_PARTY_NOISE.search(output), output
+    assert 'Final evaluation (step 2' in output

@@ -35,9 +35,12 @@ def exit_on_user_error(function):
 
 def run_app(main, prepare_argv=None):
     """absl's `app.run(main)` with the project's conventions for every entry point: `--help` exits 0
-    (absl ends it with status 1), and a malformed flag or a `UserError` (also one raised by
-    `prepare_argv(argv) -> argv`, run before parsing) is one line on stderr with status 2."""
+    (absl ends it with status 1), a malformed flag or a `UserError` (also one raised by
+    `prepare_argv(argv) -> argv`, run before parsing) is one line on stderr with status 2, and
+    third-party chatter is kept out of the output unless `--verbosity` asks for it."""
     from absl import app, flags
+
+    from utils.quiet_output import quiet_third_party_output
 
     @exit_on_user_error
     def parse_flags(argv):
@@ -50,4 +53,9 @@ def run_app(main, prepare_argv=None):
         except flags.Error as error:
             raise UserError(str(error)) from None
 
-    app.run(exit_on_user_error(main), flags_parser=parse_flags)
+    def quiet_main(argv):
+        if not flags.FLAGS['verbosity'].present:
+            quiet_third_party_output()
+        return main(argv)
+
+    app.run(exit_on_user_error(quiet_main), flags_parser=parse_flags)
