@@ -34,7 +34,6 @@ from collections import defaultdict
 
 import numpy as np
 from absl import flags
-from tqdm import tqdm
 
 from envs.dataset_files import (
     GENERATOR,
@@ -50,6 +49,7 @@ from envs.dataset_files import (
     write_synced,
 )
 from utils.errors import UserError, run_app
+from utils.progress import Progress
 from utils.quiet_output import quiet_third_party_output
 
 GENERATABLE_FAMILIES = ('cube-single', 'cube-double', 'cube-triple', 'scene', 'puzzle-3x3', 'puzzle-4x4')
@@ -326,7 +326,7 @@ def _collect_all(jobs, work_dir, family, dataset_type, max_episode_steps, worker
         collector = EpisodeCollector(family, dataset_type, max_episode_steps)
         for job in jobs:
             _save_episode(collector, work_dir, *job)
-            bar.update()
+            bar.update(1)
         return
     # Spawn, not fork: the parent may already run JAX, which is not fork-safe.
     context = multiprocessing.get_context('spawn')
@@ -336,7 +336,7 @@ def _collect_all(jobs, work_dir, family, dataset_type, max_episode_steps, worker
             initargs = (family, dataset_type, max_episode_steps)
             pool = context.Pool(workers, initializer=_init_worker, initargs=initargs)
         for _ in pool.imap_unordered(_collect_in_worker, [(work_dir, *job) for job in jobs]):
-            bar.update()
+            bar.update(1)
         pool.close()
     except BaseException:
         if pool is not None:
@@ -524,9 +524,7 @@ def _generate(train_path, request, wanted, replacing_because, workers, progress,
     resumed = len(wanted) - len(jobs)
     print(_plan(train_path, request, replacing_because, resumed, len(wanted)), flush=True)
     family, dataset_type, steps = request['family'], request['dataset_type'], request['max_episode_steps']
-    bar = tqdm(
-        total=len(wanted), initial=resumed, unit='episode', desc=f'{family}-{dataset_type}', disable=not progress
-    )
+    bar = Progress(f'{family}-{dataset_type}', len(wanted), resumed, unit='episode', enabled=progress)
     with bar:
         _collect_all(jobs, work_dir, family, dataset_type, steps, min(workers, len(jobs)), bar)
     train, val = (

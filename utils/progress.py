@@ -18,17 +18,19 @@ def duration(seconds):
 
 
 class Progress:
-    def __init__(self, label, total, initial, line_every_s=60.0):
-        self.label, self.total, self.step = label, total, initial
+    """Counts `unit`s from `initial` to `total`; `enabled=False` makes it silent."""
+
+    def __init__(self, label, total, initial, line_every_s=60.0, unit='step', enabled=True):
+        self.label, self.total, self.step, self.unit, self.enabled = label, total, initial, unit, enabled
         self.terminal = sys.stderr.isatty()
         self.bar = tqdm.tqdm(
             total=total,
             initial=initial,
             desc=label,
-            unit='step',
+            unit=unit,
             smoothing=0.1,
             dynamic_ncols=True,
-            disable=not self.terminal,
+            disable=not (enabled and self.terminal),
         )
         self.line_every_s = line_every_s
         self.started = self.last_line = None
@@ -46,14 +48,16 @@ class Progress:
         rate = (self.step - self.start_step) / max(now - self.started, 1e-9)
         left = (self.total - self.step) / max(rate, 1e-9)
         enough = self.step - self.start_step >= max(self.total // 100, 1) and now - self.started >= 20
+        if not self.enabled:
+            return
         if not self.estimated and enough:
             self.estimated = True
-            self.write(f'{self.label}: {rate:.1f} steps/s, about {duration(left)} to go.')
+            self.write(f'{self.label}: {rate:.1f} {self.unit}s/s, about {duration(left)} to go.')
         if not self.terminal and now - self.last_line >= self.line_every_s:
             self.last_line = now
             percent = 100 * self.step / max(self.total, 1)
             print(
-                f'{self.label}: step {self.step}/{self.total} ({percent:.0f}%), {rate:.1f} steps/s, '
+                f'{self.label}: {self.unit} {self.step}/{self.total} ({percent:.0f}%), {rate:.1f} {self.unit}s/s, '
                 f'{duration(left)} left',
                 flush=True,
             )
@@ -64,3 +68,9 @@ class Progress:
 
     def close(self):
         self.bar.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
