@@ -6,10 +6,13 @@ import os
 import subprocess
 import sys
 
+import jax
 import numpy as np
 import pytest
 
-from scripts import k_report, report
+from agents import AGENTS
+from benchmarks import runtime
+from scripts import k_report, report, routing_pictures
 from scripts.sweep import K_ABLATION_TASKS, expand
 from tests.helpers import ROOT
 from utils.errors import UserError
@@ -148,3 +151,138 @@ def test_k_report_writes_figures_and_a_table_with_the_paper_beside(tmp_path):
         [sys.executable, '-m', 'scripts.k_report', str(tmp_path / 'nowhere')], cwd=ROOT, capture_output=True, text=True
     )
     assert missing.returncode == 2 and 'is not a folder' in missing.stderr and 'Traceback' not in missing.stderr
+
+
+def test_each_point_is_routed_to_its_nearest_candidate():
+    rng = np.random.default_rng(0)
+    for action_dim, k in ((2, 1), (5, 16), (3, 64)):
+        points, candidates = rng.uniform(-1, 1, (300, action_dim)), rng.uniform(-1, 1, (k, action_dim))
+        cells = routing_pictures.nearest_candidate(points, candidates)
+        for point, cell in zip(points, cells, strict=True):
+            distances = [float(np.sum((point - c) ** 2)) for c in candidates]
+            assert distances[cell] == min(distances)
+    # The slice varies only the two chosen dimensions; the others stay at the dataset action.
+    action = np.array([0.1, -0.2, 0.3, 0.4, -0.5])
+    u, v, points = routing_pictures.slice_points(action, [3, 1], 5)
+    np.testing.assert_array_equal(points[:, [0, 2, 4]], np.broadcast_to(action[[0, 2, 4]], (25, 3)))
+    np.testing.assert_array_equal(points[:, 3], u.ravel())
+    np.testing.assert_array_equal(points[:, 1], v.ravel())
+
+
+@pytest.fixture(scope='module')
+def drol_run(tmp_path_factory):
+    """A DROL run folder with checkpoints at steps 0 and 1 of a tiny agent on a tiny cube-single
+    dataset, and that dataset."""
+    from tests.helpers import random_batch, tiny_config, write_ogbench_dataset
+    from utils.checkpoints import save_checkpoint
+    from utils.fused_updates import data_key
+
+    root = tmp_path_factory.mktemp('drol_run')
+    path = write_ogbench_dataset(str(root / 'cube-single-play-v0.npz'), episodes=1, steps=20)
+    run_dir = root / 'run'
+    os.makedirs(run_dir)
+    config = tiny_config('drol', num_candidates=4)
+    data = dict(np.load(path))
+    batch = random_batch(16, data['observations'].shape[1], data['actions'].shape[1])
+    agent = AGENTS['drol'].create(0, batch['observations'][:1], batch['actions'][:1], config)
+    save_checkpoint(str(run_dir), 0, agent, data_key(0))
+    save_checkpoint(str(run_dir), 1, agent.update(batch)[0], data_key(0))
+    record = {'env_name': 'cube-single-play', 'seed': 0, 'agent': config.to_dict(), 'dataset_path': path}
+    (run_dir / 'flags.json').write_text(json.dumps(record))
+    (run_dir / 'dataset.json').write_text(json.dumps({'path': path}))
+    return run_dir, data
+
+
+def test_routing_pictures_from_a_run_folder_mark_the_nearest_candidate_as_winner(drol_run, tmp_path):
+    run_dir, data = drol_run
+    out = str(tmp_path / 'routing.png')
+    path, winners = routing_pictures.make_pictures(str(run_dir), 7, None, '0,2', 0, 20, out)
+    with open(path, 'rb') as f:
+        assert f.read(8) == b'\x89PNG\r\n\x1a\n'
+    assert len(winners) == 2
+
+    record = json.loads((run_dir / 'flags.json').read_text())
+    observation, action = data['observations'][7], np.clip(data['actions'][7], -1, 1)
+    agents = routing_pictures.load_agents(str(run_dir), record, [0, 1], observation, action)
+    latents = agents[0].sample_latents(jax.random.PRNGKey(0), (4,))
+    views = [routing_pictures.routing_view(a, observation, action, [0, 2], latents, 20) for a in agents]
+    for view, winner in zip(views, winners, strict=True):
+        distances = np.square(view['candidates'] - action).sum(axis=-1)
+        assert winner == view['winner'] == int(np.argmin(distances))
+        assert view['cells'].shape == view['q'].shape == (20, 20) and set(np.unique(view['cells'])) <= set(range(4))
+    fig = routing_pictures.routing_figure(views, [0, 1], action, [0, 2], 'title')
+    panels = fig.axes
+    assert [ax.get_title().split(':')[0] for ax in panels] == ['step 0', 'step 1']
+    assert 'action dim 0' in panels[0].get_xlabel() and 'action dim 2' in panels[0].get_ylabel()
+    labels = [text.get_text() for text in fig.legends[0].get_texts()]
+    assert 'dataset action' in labels and 'winner (nearest candidate)' in labels
+
+
+@pytest.mark.parametrize(
+    'steps, dims, state, message',
+    [('5', '0,1', 0, 'No checkpoint at step 5'), (None, '0,0', 0, 'two different action dimensions'),
+     (None, '0,1', 100000, 'outside the dataset')],
+)  # fmt: skip
+def test_routing_pictures_user_mistakes_are_named(drol_run, tmp_path, steps, dims, state, message):
+    with pytest.raises(UserError, match=message):
+        routing_pictures.make_pictures(str(drol_run[0]), state, steps, dims, 0, 20, str(tmp_path / 'x.png'))
+
+
+def test_routing_pictures_command_gives_one_line_errors(drol_run):
+    result = subprocess.run(
+        [sys.executable, '-m', 'scripts.routing_pictures', str(drol_run[0]), '--steps=5'],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, 'JAX_PLATFORMS': 'cpu'},
+    )
+    assert result.returncode == 2 and 'No checkpoint at step 5' in result.stderr and 'Traceback' not in result.stderr
+
+
+def run_runtime(*args):
+    return subprocess.run(
+        [sys.executable, os.path.join('benchmarks', 'runtime.py'), *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, 'JAX_PLATFORMS': 'cpu'},
+    )
+
+
+def test_runtime_benchmark_at_tiny_sizes_writes_its_table_figure_and_the_paper_numbers(tmp_path):
+    tiny = ['--hidden=8', '--depth=1', '--batch_size=4', '--timed_steps=3', '--repeats=2', '--ks=2,16']
+    result = run_runtime(*tiny, f'--results_dir={tmp_path}')
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    assert figures['device'].startswith('CPU')
+    assert [key for key in figures if key not in ('device', 'out')] == ['FQL', 'DROL K=2', 'DROL K=16']
+    for method in ('FQL', 'DROL K=2', 'DROL K=16'):
+        for kind in ('train', 'inference'):
+            mean, std = figures[method][kind]
+            assert mean > 0 and std >= 0
+    table = (tmp_path / 'runtime.md').read_text()
+    assert table.startswith(f'# Runtime on {figures["device"]}')
+    assert '| FQL | ' in table and table.split('| FQL | ')[1].split('\n')[0].endswith('| 5.0 | 0.17 |')
+    assert table.split('| DROL K=16 | ')[1].split('\n')[0].endswith('| 4.9 | 0.16 |')
+    assert table.split('| DROL K=2 | ')[1].split('\n')[0].endswith('| - | - |')
+    assert (tmp_path / 'runtime.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+
+
+def test_runtime_summary_is_mean_and_std_over_repeats_and_the_figure_shows_the_paper():
+    summary = runtime.summarise({'FQL': ([1.0, 3.0], [0.1, 0.3]), 'DROL K=16': ([2.0, 2.0], [0.2, 0.2])})
+    np.testing.assert_allclose(summary['FQL']['train'], (2.0, 1.0))
+    np.testing.assert_allclose(summary['FQL']['inference'], (0.2, 0.1))
+    setup = dict(hidden=8, depth=1, batch_size=4, observation_dim=3, action_dim=2, timed_steps=3, repeats=2)
+    fig = runtime.runtime_figure(summary, 'CPU test', setup)
+    train_ax, inference_ax = fig.axes
+    heights = [patch.get_height() for patch in train_ax.patches]
+    assert heights == [2.0, 2.0, 5.0, 4.9]  # This machine's bars, then the paper's GPU bars.
+    assert [patch.get_height() for patch in inference_ax.patches][2:] == [0.17, 0.16]
+    assert 'CPU test' in fig._suptitle.get_text() and 'millisecond' in train_ax.get_ylabel()
+
+
+@pytest.mark.parametrize('flag, named', [('--ks=0,4', '--ks'), ('--ks=a', '--ks'), ('--repeats=0', '--repeats')])
+def test_runtime_benchmark_bad_flags_are_one_line(flag, named):
+    result = run_runtime(flag)
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 1 and named in lines[0], result.stderr
