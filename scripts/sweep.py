@@ -62,6 +62,7 @@ FLAGS = flags.FLAGS
 flags.DEFINE_enum('suite', 'ogbench-default', list(SUITES), 'Which environments.')
 flags.DEFINE_string('agents', None, 'Comma-separated agents (default: drol,fql; drol in the K suites).')
 flags.DEFINE_string('envs', None, 'Comma-separated subset of the suite (default: all of it).')
+flags.DEFINE_string('ks', None, 'K suites only: comma-separated subset of their K values (default: all).')
 flags.DEFINE_string('seeds', '0-7', "Seeds: '0-7', '0,3,5' or '2'.")
 flags.DEFINE_string('sweep_dir', None, 'Folder of the sweep (default exp/sweeps/<suite>).')
 flags.DEFINE_string('preset', 'paper', "Preset written into the commands: 'paper' or 'drol_star'.")
@@ -98,17 +99,21 @@ def check_agents(suite, agents):
             raise UserError(f'Suite {suite} varies num_candidates (K), which agent {agent!r} does not have.')
 
 
-def expand(suite, agents, seeds, sweep_dir, preset='paper', extra=(), envs=None):
+def expand(suite, agents, seeds, sweep_dir, preset='paper', extra=(), envs=None, ks=None):
     """One (run_dir, command list) per environment, agent, K (in the K suites) and seed (`envs`
-    narrows the suite)."""
+    and `ks` narrow the suite)."""
     if suite not in SUITES:
         raise UserError(f'Unknown suite {suite!r}; choose one of {", ".join(SUITES)}.')
     unknown = sorted(set(envs or ()) - set(SUITES[suite]))
     if unknown:
         raise UserError(f'{", ".join(unknown)} not in suite {suite}: {", ".join(SUITES[suite])}.')
     check_agents(suite, agents)
+    if ks is not None and suite not in K_SUITES:
+        raise UserError(f'--ks applies to the K suites ({", ".join(K_SUITES)}), not to {suite}.')
+    if ks is not None and not set(ks) <= set(K_SUITES[suite]):
+        raise UserError(f'--ks: suite {suite} has K = {", ".join(map(str, K_SUITES[suite]))}.')
     # (run group, K or None): one group per K in the K suites, where K replaces any preset's K.
-    groups = [(f'runs/K{k}', k) for k in K_SUITES[suite]] if suite in K_SUITES else [('runs', None)]
+    groups = [(f'runs/K{k}', k) for k in ks or K_SUITES.get(suite, ())] or [('runs', None)]
     runs = []
     for env_name in envs or SUITES[suite]:
         d4rl = is_d4rl_env(env_name)
@@ -176,7 +181,11 @@ def main(argv):
     sweep_dir = FLAGS.sweep_dir or os.path.join('exp', 'sweeps', FLAGS.suite)
     envs = FLAGS.envs.split(',') if FLAGS.envs else None
     agents = (FLAGS.agents or ('drol' if FLAGS.suite in K_SUITES else 'drol,fql')).split(',')
-    runs = expand(FLAGS.suite, agents, parse_seeds(FLAGS.seeds), sweep_dir, FLAGS.preset, argv[1:], envs)
+    try:
+        ks = [int(k) for k in FLAGS.ks.split(',')] if FLAGS.ks else None
+    except ValueError as error:
+        raise UserError(f'--ks={FLAGS.ks!r}: give comma-separated integers such as 1,16.') from error
+    runs = expand(FLAGS.suite, agents, parse_seeds(FLAGS.seeds), sweep_dir, FLAGS.preset, argv[1:], envs, ks)
     if FLAGS.print:
         print('\n'.join(shlex.join(command) for _, command in runs))
     else:

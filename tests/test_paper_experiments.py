@@ -48,9 +48,17 @@ def test_candidate_scaling_has_k_up_to_64_on_three_tasks_and_k_beats_the_preset(
     assert envs == {'antmaze-giant-navigate-task3', 'cube-double-play-task3', 'scene-play-task2'}
 
 
-def test_k_suites_refuse_agents_without_k():
+def test_k_suites_refuse_agents_without_k_and_ks_narrows_them():
     with pytest.raises(UserError, match='varies num_candidates'):
         expand('k-ablation', ['drol', 'fql'], [0], 'sweep')
+    runs = expand('k-ablation', ['drol'], [0], 'sweep', envs=['cube-single-play-task1'], ks=[1, 16])
+    assert [run_dir for run_dir, _ in runs] == [
+        os.path.join('sweep', 'runs', f'K{k}', 'drol_cube-single-play-task1_sd0') for k in (1, 16)
+    ]
+    with pytest.raises(UserError, match='has K = 1, 2, 4, 8, 16, 32'):
+        expand('k-ablation', ['drol'], [0], 'sweep', ks=[64])
+    with pytest.raises(UserError, match='applies to the K suites'):
+        expand('ogbench-default', ['drol'], [0], 'sweep', ks=[1])
 
 
 def test_sweep_prints_the_k_suite_with_drol_by_default():
