@@ -38,7 +38,7 @@ PAPER_GPU_MS = {'FQL': (5.0, 0.17), 'DROL K=16': (4.9, 0.16)}
 SIZE_FLAGS = ('hidden', 'depth', 'batch_size', 'observation_dim', 'action_dim', 'timed_steps', 'repeats')
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string('ks', '1,4,8,16', 'Comma-separated K (num_candidates) values of DROL to time.')
+flags.DEFINE_string('k_values', '1,4,8,16', 'Comma-separated K (num_candidates) values of DROL to time.')
 flags.DEFINE_integer('hidden', 512, 'Width of every actor and critic MLP layer (paper: 512).')
 flags.DEFINE_integer('depth', 4, 'Hidden layers of every MLP (paper: 4).')
 flags.DEFINE_integer('batch_size', 256, 'Training batch size (paper: 256).')
@@ -53,9 +53,9 @@ def parse_ks(text):
     try:
         ks = [int(part) for part in text.split(',')]
     except ValueError as error:
-        raise UserError(f'--ks={text!r}: give comma-separated integers such as 1,4,8,16.') from error
+        raise UserError(f'--k_values={text!r}: give comma-separated integers such as 1,4,8,16.') from error
     if any(k < 1 for k in ks) or len(set(ks)) != len(ks):
-        raise UserError(f'--ks={text!r}: every K must be at least 1 and appear once.')
+        raise UserError(f'--k_values={text!r}: every K must be at least 1 and appear once.')
     return ks
 
 
@@ -65,7 +65,7 @@ def check_flags(argv):
     for name in SIZE_FLAGS:
         if FLAGS[name].value < 1:
             raise UserError(f'--{name} must be a positive integer (got {FLAGS[name].value}).')
-    return parse_ks(FLAGS.ks)
+    return parse_ks(FLAGS.k_values)
 
 
 def methods(ks):
@@ -207,7 +207,9 @@ def markdown(summary, device, setup, command):
 
 
 def command_line():
-    args = [f'--{name}={FLAGS[name].value}' for name in ('ks', *SIZE_FLAGS) if not FLAGS[name].using_default_value]
+    args = [
+        f'--{name}={FLAGS[name].value}' for name in ('k_values', *SIZE_FLAGS) if not FLAGS[name].using_default_value
+    ]
     return ' '.join(['python benchmarks/runtime.py', *args])
 
 

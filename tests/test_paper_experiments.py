@@ -258,7 +258,7 @@ def run_runtime(*args):
 
 
 def test_runtime_benchmark_at_tiny_sizes_writes_its_table_figure_and_the_paper_numbers(tmp_path):
-    tiny = ['--hidden=8', '--depth=1', '--batch_size=4', '--timed_steps=3', '--repeats=2', '--ks=2,16']
+    tiny = ['--hidden=8', '--depth=1', '--batch_size=4', '--timed_steps=3', '--repeats=2', '--k_values=2,16']
     result = run_runtime(*tiny, f'--results_dir={tmp_path}')
     assert result.returncode == 0, result.stderr
     figures = json.loads(result.stdout.strip().splitlines()[-1])
@@ -289,7 +289,9 @@ def test_runtime_summary_is_mean_and_std_over_repeats_and_the_figure_shows_the_p
     assert 'CPU test' in fig._suptitle.get_text() and 'millisecond' in train_ax.get_ylabel()
 
 
-@pytest.mark.parametrize('flag, named', [('--ks=0,4', '--ks'), ('--ks=a', '--ks'), ('--repeats=0', '--repeats')])
+@pytest.mark.parametrize(
+    'flag, named', [('--k_values=0,4', '--k_values'), ('--k_values=a', '--k_values'), ('--repeats=0', '--repeats')]
+)
 def test_runtime_benchmark_bad_flags_are_one_line(flag, named):
     result = run_runtime(flag)
     lines = result.stderr.strip().splitlines()
