@@ -42,7 +42,7 @@ PAPER_SCALING = {
     'cube-double-play-task3': {PAIRWISE: {1: 0.0, 64: 0.21}, BC_LOSS: {1: 0.009, 64: 0.003}},
     'scene-play-task2': {PAIRWISE: {1: 0.0, 64: 0.22}, BC_LOSS: {1: 0.0084, 64: 0.0038}},
 }
-PAPER_STYLE = dict(color='black', marker='x', linestyle='--', markersize=8, label='paper (read off its figure)')
+PAPER_STYLE = dict(color='black', marker='X', linestyle='none', markersize=10, label='paper (read off its figure)')
 
 
 def paper_name(env):
