@@ -81,7 +81,9 @@ def draw_panel(ax, view, action, dims, step, colors):
     k = len(view['candidates'])
     extent = (-1, 1, -1, 1)
     ax.imshow(view['cells'], origin='lower', extent=extent, cmap=colors, vmin=-0.5, vmax=k - 0.5, alpha=0.35)
-    contours = ax.contour(view['u'], view['v'], view['q'], levels=10, colors='dimgray', linewidths=0.8)
+    contours = ax.contour(
+        view['u'], view['v'], view['q'], levels=10, colors='dimgray', linewidths=0.8, linestyles='solid'
+    )
     ax.clabel(contours, fontsize=6, fmt='%.3g')
     x, y = view['candidates'][:, dims[0]], view['candidates'][:, dims[1]]
     ax.scatter(x, y, c=np.arange(k), cmap=colors, vmin=-0.5, vmax=k - 0.5, edgecolors='black', s=40, zorder=3)
@@ -116,7 +118,7 @@ def legend_handles(colors):
             markeredgewidth=2,
             label='winner (nearest candidate)',
         ),  # fmt: skip
-        Line2D([], [], color='dimgray', label='critic Q contours'),
+        Line2D([], [], color='dimgray', label='critic Q contours (labelled with Q)'),
         plt.Rectangle((0, 0), 1, 1, color=colors(0), alpha=0.35, label='nearest-candidate cells'),
     ]
 
