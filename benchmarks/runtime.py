@@ -6,8 +6,9 @@ FQL and of DROL with K = 1, 4, 8, 16, beside the paper's GPU numbers.
 
 A training step is one jitted update (`agent.update`) on a batch already on the device, as
 the FQL codebase's loop calls it; an inference step is one `sample_actions` call for one
-observation, waited for, as an evaluation episode makes it. Each repeat times `--timed_steps`
-calls after a warm-up (compilation) call; the figure and table give the mean and standard
+observation, waited for, as an evaluation episode makes it. After one warm-up (compiling)
+call each, every repeat times `--timed_steps` calls of each method in turn, so that load
+from other processes falls on all alike; the figure and table give the mean and standard
 deviation over `--repeats` repeats. The inputs are synthetic (cube-double's sizes by
 default): the time of a step does not depend on the data's values. Writes runtime.png and
 runtime.md to `--results_dir` and prints one JSON line with every figure.
@@ -95,20 +96,8 @@ def synthetic_batch(batch_size, observation_dim, action_dim):
     return jax.device_put({key: value.astype(np.float32) for key, value in batch.items()})
 
 
-def time_ms(call, steps, repeats):
-    """Milliseconds per call over `repeats` repeats of `steps` calls, after one warm-up call."""
-    call()
-    per_repeat = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        for _ in range(steps):
-            call()
-        per_repeat.append(1000.0 * (time.perf_counter() - start) / steps)
-    return per_repeat
-
-
-def measure(agent_name, overrides, steps, repeats):
-    """(training ms per repeat, inference ms per repeat) of one method."""
+def step_calls(agent_name, overrides):
+    """(training step, inference step) of one method: each call makes one step and waits for it."""
     o, a = FLAGS.observation_dim, FLAGS.action_dim
     state = {'agent': make_agent(agent_name, overrides, o, a)}
     batch = synthetic_batch(FLAGS.batch_size, o, a)
@@ -121,7 +110,27 @@ def measure(agent_name, overrides, steps, repeats):
     def inference_step():
         jax.block_until_ready(state['agent'].sample_actions(observation, seed=state['agent'].rng))
 
-    return time_ms(train_step, steps, repeats), time_ms(inference_step, steps, repeats)
+    return train_step, inference_step
+
+
+def measure(calls, steps, repeats):
+    """{label: (training ms per repeat, inference ms per repeat)} of `calls` ({label: (train, infer)}).
+
+    One warm-up (compiling) call each, then each repeat times `steps` calls of every method in
+    turn, so that load from other processes falls on all methods alike.
+    """
+    for pair in calls.values():
+        for call in pair:
+            call()
+    times = {label: ([], []) for label in calls}
+    for _ in range(repeats):
+        for label, pair in calls.items():
+            for call, record in zip(pair, times[label], strict=True):
+                start = time.perf_counter()
+                for _ in range(steps):
+                    call()
+                record.append(1000.0 * (time.perf_counter() - start) / steps)
+    return times
 
 
 def describe_device():
@@ -220,10 +229,10 @@ def main(argv):
     out = FLAGS.results_dir or os.path.join(
         os.path.dirname(os.path.abspath(__file__)), 'results', f'runtime-{jax.devices()[0].platform}'
     )
-    times = {}
-    for label, (agent_name, overrides) in methods(ks).items():
-        times[label] = measure(agent_name, overrides, FLAGS.timed_steps, FLAGS.repeats)
-        print(f'{label}: training {np.mean(times[label][0]):.3f} ms, inference {np.mean(times[label][1]):.3f} ms')
+    calls = {label: step_calls(agent_name, overrides) for label, (agent_name, overrides) in methods(ks).items()}
+    times = measure(calls, FLAGS.timed_steps, FLAGS.repeats)
+    for label, (train, infer) in times.items():
+        print(f'{label}: training {np.mean(train):.3f} ms, inference {np.mean(infer):.3f} ms')
     summary = summarise(times)
     os.makedirs(out, exist_ok=True)
     fig = runtime_figure(summary, device, setup)

@@ -296,3 +296,16 @@ def test_runtime_benchmark_bad_flags_are_one_line(flag, named):
     result = run_runtime(flag)
     lines = result.stderr.strip().splitlines()
     assert result.returncode == 2 and len(lines) == 1 and named in lines[0], result.stderr
+
+
+def test_runtime_repeats_time_every_method_in_turn():
+    order = []
+
+    def call(name):
+        return lambda: order.append(name)
+
+    calls = {'FQL': (call('fql train'), call('fql infer')), 'DROL K=4': (call('drol train'), call('drol infer'))}
+    times = runtime.measure(calls, steps=2, repeats=2)
+    one_repeat = ['fql train'] * 2 + ['fql infer'] * 2 + ['drol train'] * 2 + ['drol infer'] * 2
+    assert order == ['fql train', 'fql infer', 'drol train', 'drol infer'] + one_repeat * 2  # Warm-ups first.
+    assert all(len(ms) == 2 and min(ms) >= 0 for pair in times.values() for ms in pair)
