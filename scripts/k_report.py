@@ -32,6 +32,9 @@ SCALING_METRICS = {
     BC_LOSS: ('routed BC loss', "winner's mean squared error\n(action units²)"),
 }
 LAST_ROWS = 3  # Training rows averaged for a run's candidate-scaling value.
+TABLE_HEADER = (
+    'task', 'K', 'success (%)', 'paper success (%)', 'pairwise distance', 'paper pairwise', 'BC loss', 'paper BC loss',
+)  # fmt: skip
 
 # Readings off the DROL paper's figures (success as a fraction; the values the issue quotes).
 PAPER_SUCCESS = {
@@ -201,28 +204,32 @@ def paper_cell(readings, k, digits, scale=1.0):
 
 
 def k_table(runs):
-    """One row per task and K: success and the two routing diagnostics, with the paper's readings."""
-    lines = [
-        '| task | K | success (%) | paper success (%) | pairwise distance | paper pairwise | BC loss | paper BC loss |',
-        '|' + ' --- |' * 8,
-    ]
+    """One row per task and K: success and the two routing diagnostics, with the paper's readings;
+    columns with no value in any row are left out."""
+    rows = []
     for env in sorted({run['env'] for run in k_runs(runs)}):
         success = success_by_k(runs, env)
         pairwise, bc_loss = metric_by_k(runs, env, PAIRWISE), metric_by_k(runs, env, BC_LOSS)
-        paper_success = PAPER_SUCCESS.get(paper_name(env))
+        paper_success = PAPER_SUCCESS.get(paper_name(env)) or {}
         paper_scaling = PAPER_SCALING.get(paper_name(env), {})
-        ks = {run['num_candidates'] for run in k_runs(runs) if run['env'] == env} | set(paper_success or ())
+        ks = {run['num_candidates'] for run in k_runs(runs) if run['env'] == env} | set(paper_success)
+        ks |= {k for readings in paper_scaling.values() for k in readings}
         for k in sorted(ks):
-            cells = [
-                cell(success, k, 1),
-                paper_cell(paper_success, k, 0, 100.0),
-                cell(pairwise, k, 3),
-                paper_cell(paper_scaling.get(PAIRWISE), k, 2),
-                cell(bc_loss, k, 4),
-                paper_cell(paper_scaling.get(BC_LOSS), k, 4),
-            ]
-            lines.append(f'| {env} | {k} | ' + ' | '.join(cells) + ' |')
-    return '\n'.join(lines)
+            rows.append(
+                [
+                    env,
+                    str(k),
+                    cell(success, k, 1),
+                    paper_cell(paper_success, k, 0, 100.0),
+                    cell(pairwise, k, 3),
+                    paper_cell(paper_scaling.get(PAIRWISE), k, 2),
+                    cell(bc_loss, k, 4),
+                    paper_cell(paper_scaling.get(BC_LOSS), k, 4),
+                ]
+            )
+    keep = [i for i in range(len(TABLE_HEADER)) if i < 2 or any(row[i] != '-' for row in rows)]
+    lines = ['| ' + ' | '.join(TABLE_HEADER[i] for i in keep) + ' |', '|' + ' --- |' * len(keep)]
+    return '\n'.join(lines + ['| ' + ' | '.join(row[i] for i in keep) + ' |' for row in rows])
 
 
 def left_out(runs):

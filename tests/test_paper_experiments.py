@@ -309,3 +309,12 @@ def test_runtime_repeats_time_every_method_in_turn():
     one_repeat = ['fql train'] * 2 + ['fql infer'] * 2 + ['drol train'] * 2 + ['drol infer'] * 2
     assert order == ['fql train', 'fql infer', 'drol train', 'drol infer'] + one_repeat * 2  # Warm-ups first.
     assert all(len(ms) == 2 and min(ms) >= 0 for pair in times.values() for ms in pair)
+
+
+def test_k_table_leaves_out_columns_without_values(tmp_path):
+    for k in (1, 64):
+        run_dir = fake_k_run(tmp_path, 'cube-double-play-task3', k, 0, [0.1] * 4, 0.1, 0.01)
+        os.remove(run_dir / 'eval.csv')  # Candidate scaling runs without evaluations.
+    lines = k_report.k_table(report.find_runs(str(tmp_path))).splitlines()
+    assert lines[0] == '| task | K | pairwise distance | paper pairwise | BC loss | paper BC loss |'
+    assert lines[3] == '| cube-double-play-task3 | 64 | 0.100 ± 0.000 (n=1) | 0.21 | 0.0100 ± 0.0000 (n=1) | 0.0030 |'
