@@ -154,7 +154,8 @@ def load_state(run_dir, record, state_index):
 
     provenance = read_json(os.path.join(run_dir, 'dataset.json'))
     path = provenance.get('path') or record.get('dataset_path')
-    if path and not os.path.exists(os.path.expanduser(path)):
+    path = os.path.expanduser(path) if path else None
+    if path and not os.path.exists(path):
         raise UserError(f'The run trained on {path}, which is not there (run this command from where main.py ran).')
     _, train, _, _ = make_env_and_datasets(
         record['env_name'], record.get('dataset_dir', '~/.ogbench/data'), path, record.get('success_timing', 'post')
