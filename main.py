@@ -1,4 +1,4 @@
-"""Trains and evaluates an agent offline: `python main.py --agent=drol --env_name=cube-double-play`.
+"""Trains and evaluates an agent offline (then online with `--online_steps`): `python main.py --agent=drol`.
 
 Flags follow the FQL codebase; `--agent=NAME` (any key of `agents.AGENTS`, or a config file
 path) with `--agent.KEY=VALUE` overrides. Each seed writes flags.json, dataset.json, train.csv,
@@ -7,7 +7,8 @@ rerunning the same command continues from the latest checkpoint there.
 
 The run, top to bottom in `run()`: check flags and agent settings; load the environment and
 data; create (or restore, or resume) one agent per seed; then the loop: fused updates on the
-device, training logs, evaluation, checkpoints.
+device (offline), or one environment step and one update per step (online, `utils/online.py`),
+training logs, evaluation, checkpoints.
 """
 
 import functools
@@ -21,12 +22,14 @@ from absl import flags, logging
 from ml_collections import config_flags
 
 from agents import AGENTS
-from envs.env_utils import check_dataset_matches_env, make_env, make_env_and_datasets, preset_key
+from envs.d4rl_utils import is_antmaze
+from envs.env_utils import check_dataset_matches_env, is_d4rl, make_env, make_env_and_datasets, preset_key
 from utils.checkpoints import (
     checkpoint_path,
     checkpoint_steps,
     latest_checkpoint,
     load_common_step,
+    load_online_state,
     remove_checkpoints,
     restore_from,
     save_checkpoint,
@@ -46,6 +49,7 @@ from utils.fused_updates import (
     unstack_seed,
 )
 from utils.log_utils import CsvLogger, WandbLogger
+from utils.online import Online
 from utils.presets import apply_preset, check_preset
 from utils.progress import Progress, duration
 from utils.run_dir import check_or_write_record, lock_run_dir, prepare_run_dir, run_dir_for, write_json
@@ -67,6 +71,9 @@ flags.DEFINE_string('restore_path', None, 'Run directory whose checkpoint initia
 flags.DEFINE_integer('restore_epoch', None, 'Step of the checkpoint in --restore_path (default: latest).')
 
 flags.DEFINE_integer('offline_steps', 1000000, 'Number of offline gradient steps.')
+flags.DEFINE_integer('online_steps', 0, 'Online steps after the offline ones: one env step and one update each.')
+flags.DEFINE_integer('buffer_size', 2000000, 'Replay buffer size (without balanced sampling: offline data included).')
+flags.DEFINE_bool('balanced_sampling', False, 'Online batches: half offline data, half replay buffer.')
 flags.DEFINE_integer('log_interval', 5000, 'Training-metrics logging interval (steps).')
 flags.DEFINE_integer('eval_interval', 100000, 'Evaluation interval (steps), also at step 1; 0 disables evaluation.')
 flags.DEFINE_integer('save_interval', 100000, 'Checkpoint interval (steps); the final step is always saved.')
@@ -145,22 +152,28 @@ def run(flags, explicit_keys=frozenset()):
         agents = [
             restore_from(flags.restore_path, flags.restore_epoch, a, k) for a, k in zip(agents, keys, strict=True)
         ]
-    start_step, elapsed_before = 0, 0.0
+    start_step, elapsed_before, online_from = 0, 0.0, None
     resumed = load_common_step(run_dirs, agents, keys)
     if resumed:
         agents, keys = [r[0] for r in resumed], [r[1] for r in resumed]
         start_step, elapsed_before = resumed[0][2], resumed[0][3].get('elapsed', 0.0)
+        online_from = resumed[0][3].get('online_from')
         print(f'Resuming from step {start_step} in {run_dirs[0]}' + (' and others' if len(run_dirs) > 1 else ''))
+    total_steps = flags.offline_steps + flags.online_steps
+    check_phase_boundary(start_step, online_from, flags, run_dirs[0])
 
     # Logs.
     train_logs = [CsvLogger(os.path.join(run_dir, 'train.csv')) for run_dir in run_dirs]
     eval_logs = [CsvLogger(os.path.join(run_dir, 'eval.csv')) for run_dir in run_dirs]
     for logger in train_logs + eval_logs:
         logger.truncate_after(start_step)
-    if start_step >= flags.offline_steps and resumed:
+    if start_step >= total_steps and resumed:
+        lengths = f'--offline_steps={flags.offline_steps}' + (
+            f', --online_steps={flags.online_steps}' if flags.online_steps else ''
+        )
         for i, seed in enumerate(seeds):
             last = f'; last evaluation: {headline(eval_logs[i].rows[-1])}' if eval_logs[i].rows else ''
-            print(f'Seed {seed} already finished at step {start_step} (--offline_steps={flags.offline_steps}){last}.')
+            print(f'Seed {seed} already finished at step {start_step} ({lengths}){last}.')
         print(f'Nothing to train. Logs: {run_dirs[0]}' + (' and others' if len(run_dirs) > 1 else ''))
         return stack_seeds(agents)
     started = time.time()
@@ -168,9 +181,12 @@ def run(flags, explicit_keys=frozenset()):
     def elapsed():
         return elapsed_before + time.time() - started
 
+    online = None  # The online phase (utils/online.py), from step --offline_steps on.
+
     def save(step):
         for i, run_dir in enumerate(run_dirs):
-            save_checkpoint(run_dir, step, unstack_seed(agents, i), unstack_seed(keys, i), elapsed())
+            online_state = online.state(i) if online is not None else None
+            save_checkpoint(run_dir, step, unstack_seed(agents, i), unstack_seed(keys, i), elapsed(), online_state)
 
     wandb_runs = []
     if flags.wandb_mode != 'disabled':
@@ -205,6 +221,27 @@ def run(flags, explicit_keys=frozenset()):
     single_fn = make_train_fn(config.batch_size, 1, len(seeds)) if flags.updates_per_call > 1 else train_fn
     validation_fn = make_validation_fn(config.batch_size)
 
+    def start_online():
+        """The online phase: one environment per seed (FQL's AntMaze reward shift, as in the D4RL data)."""
+        envs = [make_env(flags.env_name, flags.success_timing) for _ in seeds]
+        reward_shift = -1.0 if is_d4rl(flags.env_name) and is_antmaze(flags.env_name) else 0.0
+        return Online(
+            envs,
+            seeds,
+            data,
+            config.batch_size,
+            flags.buffer_size,
+            flags.online_steps,
+            flags.balanced_sampling,
+            first_step=flags.offline_steps,
+            reward_shift=reward_shift,
+        )
+
+    if start_step > flags.offline_steps:
+        online = start_online()
+        states = [load_online_state(checkpoint_path(d, start_step), online.device_template()) for d in run_dirs]
+        online.restore(states)
+
     def log_training(info, step, speed):
         rows = {f'training/{k}': v for k, v in jax.device_get(info).items()}
         if val_device is not None:
@@ -213,6 +250,8 @@ def run(flags, explicit_keys=frozenset()):
             )
         for i in range(len(seeds)):
             row = {k: v[i] for k, v in rows.items()}
+            if online is not None:
+                row.update(online.log_row(i))
             row.update({'time/steps_per_second': speed, 'time/elapsed': elapsed(), 'time/wall_time': time.time()})
             train_logs[i].log(row, step)
             if wandb_runs:
@@ -228,10 +267,11 @@ def run(flags, explicit_keys=frozenset()):
 
     # The loop.
     seed_text = f'seed {seeds[0]}' if len(seeds) == 1 else f'seeds {seeds[0]}-{seeds[-1]}'
-    progress = Progress(f'{config.agent_name} {flags.env_name} {seed_text}', flags.offline_steps, start_step)
+    progress = Progress(f'{config.agent_name} {flags.env_name} {seed_text}', total_steps, start_step)
+    online_text = f' (online from step {flags.offline_steps})' if flags.online_steps else ''
     progress.write(
         f'Training {config.agent_name} on {flags.env_name} ({seed_text}) from step {start_step} to '
-        f'{flags.offline_steps}; logs in {run_dirs[0]}' + (' and beside it.' if len(run_dirs) > 1 else '.')
+        f'{total_steps}{online_text}; logs in {run_dirs[0]}' + (' and beside it.' if len(run_dirs) > 1 else '.')
     )
     step, last_log_time, last_log_step, last_save_time, timed_save = (
         start_step,
@@ -242,14 +282,21 @@ def run(flags, explicit_keys=frozenset()):
     )
     try:
         with StopSignals() as stop:
-            while step < flags.offline_steps:
-                on_grid = step % flags.updates_per_call == 0 and step + flags.updates_per_call <= flags.offline_steps
-                chunk = flags.updates_per_call if on_grid and not (flags.eval_interval and step == 0) else 1
-                agents, keys, info, nonfinite = (train_fn if chunk > 1 else single_fn)(agents, keys, data)
+            while step < total_steps:
+                if step < flags.offline_steps:
+                    on_grid = (
+                        step % flags.updates_per_call == 0 and step + flags.updates_per_call <= flags.offline_steps
+                    )
+                    chunk = flags.updates_per_call if on_grid and not (flags.eval_interval and step == 0) else 1
+                    agents, keys, info, nonfinite = (train_fn if chunk > 1 else single_fn)(agents, keys, data)
+                else:  # Online: one environment step per update, whatever --updates_per_call.
+                    online = online if online is not None else start_online()
+                    chunk = 1
+                    agents, keys, info, nonfinite = online.step(agents, keys)
                 step += chunk
                 progress.update(chunk)
                 stop_if_diverged(nonfinite, step, seeds, run_dirs)
-                final = step == flags.offline_steps
+                final = step in (flags.offline_steps, total_steps)  # The end of each phase is logged, saved, evaluated.
 
                 if step == 1 or step % flags.log_interval == 0 or final:
                     now = time.time()
@@ -293,13 +340,29 @@ def agent_config(flags, explicit_keys):
         config[key] = tuple(config[key])
     check_preset(flags.preset)
     agent_class = AGENTS[config.agent_name]
-    applied = apply_preset(
-        config, agent_class.preset_overrides(flags.preset, preset_key(flags.env_name)), explicit_keys
-    )
+    overrides = agent_class.preset_overrides(flags.preset, preset_key(flags.env_name))
+    if flags.online_steps:
+        overrides.update(agent_class.online_preset_overrides(flags.preset, preset_key(flags.env_name)))
+    applied = apply_preset(config, overrides, explicit_keys)
     problems = agent_class.config_problems(config)
     if problems:
         raise UserError('Invalid agent settings:\n  ' + '\n  '.join(problems))
     return config, applied
+
+
+def check_phase_boundary(start_step, online_from, flags, run_dir):
+    """A run resumed in its online phase keeps the step where that phase began (--offline_steps);
+    a checkpoint of the offline phase cannot continue online from a step past --offline_steps."""
+    if online_from is not None and online_from != flags.offline_steps:
+        raise UserError(
+            f'{run_dir} began its online phase at step {online_from}; continue it with '
+            f'--offline_steps={online_from}, or start over with --noresume.'
+        )
+    if online_from is None and flags.online_steps and start_step > flags.offline_steps:
+        raise UserError(
+            f'{run_dir} trained offline up to step {start_step}, past --offline_steps={flags.offline_steps}; '
+            f'continue it with --offline_steps={start_step} or more, or start over with --noresume.'
+        )
 
 
 def headline(stats):

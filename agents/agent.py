@@ -68,6 +68,8 @@ class Agent(flax.struct.PyTreeNode):
     aggregation_keys = ('q_agg',)
     # OGBench family or D4RL dataset -> the settings the 'paper' preset gives this agent there.
     presets = {}
+    # The same for offline-to-online runs (--online_steps > 0), applied on top of `presets`.
+    online_presets = {}
 
     def update_step(self, batch):
         raise NotImplementedError
@@ -96,6 +98,12 @@ class Agent(flax.struct.PyTreeNode):
         """The settings `preset` gives this agent on `env_key` (OGBench family or D4RL dataset): the
         `presets` table under 'paper' and 'drol_star' (which tunes DROL only), nothing under 'none'."""
         return dict(cls.presets.get(env_key, {})) if preset in ('paper', 'drol_star') else {}
+
+    @classmethod
+    def online_preset_overrides(cls, preset, env_key):
+        """What `preset` adds for an offline-to-online run on `env_key`: the `online_presets` table
+        under 'paper' and 'drol_star', nothing under 'none'."""
+        return dict(cls.online_presets.get(env_key, {})) if preset in ('paper', 'drol_star') else {}
 
     @classmethod
     def config_problems(cls, config):

@@ -42,9 +42,27 @@ PRESETS = {
     },
 }  # fmt: skip
 
+# Offline-to-online runs: the FQL README's "Offline-to-online RL" commands (1M offline + 1M online
+# steps), where they differ from or add to the offline ones. Its other agents' online commands
+# (IQL, ReBRAC, IFQL, RLPD on humanoidmaze-medium-navigate) set what their offline presets set.
+ONLINE_PRESETS = {
+    'humanoidmaze-medium-navigate': {'discount': 0.995, 'alpha': 100.0},
+    'antsoccer-arena-navigate': {'discount': 0.995, 'alpha': 30.0},
+    'cube-double-play': {'alpha': 300.0},
+    'scene-play': {'alpha': 300.0},
+    'puzzle-4x4-play': {'alpha': 1000.0},
+    **{f'antmaze-{maze}-v2': {'alpha': 10.0} for maze in ('umaze', 'umaze-diverse', 'medium-play', 'medium-diverse')},
+    **{f'antmaze-{maze}-v2': {'alpha': 3.0} for maze in ('large-play', 'large-diverse')},
+    **{
+        f'{task}-cloned-v1': {'q_agg': 'min', 'alpha': alpha}
+        for task, alpha in (('pen', 1000.0), ('door', 1000.0), ('hammer', 1000.0), ('relocate', 10000.0))
+    },
+}
+
 
 class FQLAgent(OneStepActorCritic):
     presets = PRESETS
+    online_presets = ONLINE_PRESETS
 
     def sample_latents(self, rng, batch_shape):
         return sample_gaussian(rng, batch_shape, self.config['action_dim'])

@@ -1,4 +1,5 @@
-"""Atomic, verified checkpoints of the full training state (agent, data-order key, step).
+"""Atomic, verified checkpoints of the full training state (agent, data-order key, step, and in the
+online phase its replay buffer, acting key and environment episode).
 
 The state is serialised with flax's msgpack, written to a temporary file in the same
 folder, flushed to disk and renamed over the final name, so a run killed mid-save keeps
@@ -37,16 +38,23 @@ def checkpoint_path(run_dir, step):
     return os.path.join(run_dir, f'checkpoint_{step}.msgpack')
 
 
-def save_checkpoint(run_dir, step, agent, data_key, elapsed=0.0):
+def save_checkpoint(run_dir, step, agent, data_key, elapsed=0.0, online=None):
     """Writes checkpoint_<step>.msgpack atomically; returns its path. A full disk or another write
-    error is one message that names the folder; earlier checkpoints and no temporary file remain."""
+    error is one message that names the folder; earlier checkpoints and no temporary file remain.
+
+    `online` (the online phase's state, `utils.online.Online.state`) goes into the same file, so
+    the agent and the buffer it learned from are saved together or not at all."""
     record = {'agent_name': agent.config.get('agent_name'), 'config': dict(agent.config), 'elapsed': elapsed}
+    if online is not None:  # The step where the online phase began: a resumed run must keep it.
+        record['online_from'] = online['first_step']
     state = {
         'agent': agent,
         'data_key': np.asarray(data_key),
         'step': step,
         'record': json.dumps(record, default=str, sort_keys=True),
     }
+    if online is not None:
+        state['online'] = online
     payload = flax.serialization.to_bytes(jax.device_get(state))
     path = checkpoint_path(run_dir, step)
     tmp_path = f'{path}.tmp'
@@ -107,6 +115,20 @@ def load_checkpoint(path, agent_template, data_key_template):
     check_same_shapes(path, flax.serialization.to_state_dict(template), raw)
     state = flax.serialization.from_state_dict(template, {key: raw[key] for key in template})
     return state['agent'], state['data_key'], int(state['step']), record
+
+
+def load_online_state(path, device_template):
+    """The `online` state saved with checkpoint `path` (its device part shaped like `device_template`),
+    or None for a checkpoint of the offline phase. Read apart from `load_checkpoint`, which offline
+    runs use alone; the file was already verified by it."""
+    with open(path, 'rb') as f:
+        raw = flax.serialization.msgpack_restore(f.read())
+    if 'online' not in raw:
+        return None
+    template = {'online': flax.serialization.to_state_dict(jax.device_get(device_template))}
+    check_same_shapes(path, template, {'online': raw['online']['device']})
+    device = flax.serialization.from_state_dict(device_template, raw['online']['device'])
+    return {'device': device, 'host': raw['online']['host']}
 
 
 def check_same_agent(path, stored, wanted):

@@ -36,8 +36,11 @@ def check_agent_keys(config_file, keys):
 def check_run_flags(flags):
     """Impossible run lengths and intervals."""
     problems = []
-    if flags.offline_steps < 0:
-        problems.append(f'--offline_steps must not be negative (got {flags.offline_steps}).')
+    for name in ('offline_steps', 'online_steps'):
+        if getattr(flags, name) < 0:
+            problems.append(f'--{name} must not be negative (got {getattr(flags, name)}).')
+    if flags.buffer_size < 1:
+        problems.append(f'--buffer_size must be at least 1 (got {flags.buffer_size}).')
     if flags.log_interval < 1:
         problems.append(f'--log_interval must be at least 1 (got {flags.log_interval}).')
     for name in ('eval_interval', 'save_interval', 'eval_episodes', 'video_episodes'):
@@ -53,7 +56,7 @@ def check_run_flags(flags):
         problems.append(f'--eval_workers must be at least 1 (got {flags.eval_workers}).')
     if flags.updates_per_call < 1:
         problems.append(f'--updates_per_call must be at least 1 (got {flags.updates_per_call}).')
-    else:
+    else:  # The online phase makes one update per environment step, whatever --updates_per_call.
         for name in ('offline_steps', 'log_interval', 'eval_interval', 'save_interval'):
             value = getattr(flags, name)
             if value > 0 and value % flags.updates_per_call:

@@ -6,8 +6,6 @@ axis of the agent). With several devices, `shard_seeds` spreads the seed axis ov
 and the same jitted call then runs data-parallel across seeds.
 """
 
-import functools
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -28,9 +26,6 @@ def data_key(seed):
 def make_train_fn(batch_size, num_updates, num_seeds):
     """(agents, data_keys, data) -> (agents, data_keys, last_info, nonfinite) for stacked seeds.
 
-    With `num_seeds=1` the seed axis is dropped inside the jitted call instead of vmapped:
-    XLA on CPU runs the plain matrix products of one seed faster than size-1 batched ones.
-
     `nonfinite` maps each metric to whether it was NaN or inf at any of the fused steps,
     and 'params' to whether any parameter is; the caller's divergence guard reads it.
     """
@@ -43,23 +38,39 @@ def make_train_fn(batch_size, num_updates, num_seeds):
             return (agent, key), info
 
         (agent, key), infos = jax.lax.scan(body, (agent, key), length=num_updates)
-        nonfinite = {name: ~jnp.all(jnp.isfinite(value)) for name, value in infos.items()}
-        leaves = jax.tree_util.tree_leaves(agent.network.params)
-        nonfinite['params'] = ~jnp.all(jnp.stack([jnp.all(jnp.isfinite(leaf)) for leaf in leaves]))
         last_info = jax.tree_util.tree_map(lambda x: x[-1], infos)
-        return agent, key, last_info, nonfinite
+        return agent, key, last_info, nonfinite_flags(infos, agent)
 
+    return over_seeds(train_chunk, num_seeds, in_axes=(0, 0, None), donate=(0, 1))
+
+
+def nonfinite_flags(infos, agent):
+    """{metric: whether any of its values is NaN or inf, 'params': whether any parameter is}."""
+    nonfinite = {name: ~jnp.all(jnp.isfinite(value)) for name, value in infos.items()}
+    leaves = jax.tree_util.tree_leaves(agent.network.params)
+    nonfinite['params'] = ~jnp.all(jnp.stack([jnp.all(jnp.isfinite(leaf)) for leaf in leaves]))
+    return nonfinite
+
+
+def over_seeds(fn, num_seeds, in_axes, donate=()):
+    """`fn` jitted over the leading seed axis of the arguments whose `in_axes` entry is 0 (None: shared
+    by all seeds); every output gets the seed axis. Arguments at the `donate` positions (old state
+    the call replaces) are donated: accelerators update them in place; CPU cannot use donations.
+
+    With `num_seeds=1` the seed axis is dropped inside the jitted call instead of vmapped:
+    XLA on CPU runs the plain matrix products of one seed faster than size-1 batched ones.
+    """
     if num_seeds == 1:
 
-        def train_seeds(agents, keys, data):
-            squeeze = functools.partial(jax.tree_util.tree_map, lambda x: x[0])
-            expand = functools.partial(jax.tree_util.tree_map, lambda x: x[None])
-            return expand(train_chunk(squeeze(agents), squeeze(keys), data))
+        def seeds_fn(*args):
+            squeezed = [
+                jax.tree_util.tree_map(lambda x: x[0], arg) if axis == 0 else arg
+                for arg, axis in zip(args, in_axes, strict=True)
+            ]
+            return jax.tree_util.tree_map(lambda x: x[None], fn(*squeezed))
     else:
-        train_seeds = jax.vmap(train_chunk, in_axes=(0, 0, None))
-    # Donating the old agent lets accelerators update it in place; CPU cannot use donations.
-    donate = (0, 1) if jax.default_backend() != 'cpu' else ()
-    return jax.jit(train_seeds, donate_argnums=donate)
+        seeds_fn = jax.vmap(fn, in_axes=in_axes)
+    return jax.jit(seeds_fn, donate_argnums=donate if jax.default_backend() != 'cpu' else ())
 
 
 def stack_seeds(trees):

@@ -1,0 +1,129 @@
+"""Offline-to-online runs through main.py: every agent, and a SIGKILL mid-online that resumes exactly."""
+
+import signal
+import subprocess
+import sys
+import time
+
+import jax
+import numpy as np
+import pytest
+
+from agents import AGENTS
+from tests.helpers import ROOT, TINY, read_csv, run_main, tiny_config
+
+pytestmark = pytest.mark.slow
+
+# Each agent also exercises one variant: several seeds, RLPD-style (online only, balanced
+# sampling), balanced sampling, and a buffer small enough that the offline rows are overwritten.
+VARIANTS = {
+    'drol': ('--num_seeds=2',),
+    'fql': (),
+    'ifql': (),
+    'iql': ('--balanced_sampling',),
+    'rebrac': ('--buffer_size=50',),
+    'sac': ('--offline_steps=0', '--balanced_sampling'),
+}
+
+
+def command(dataset, save_dir, agent, *extra):
+    return (
+        f'--agent={agent}',
+        '--env_name=cube-single-play',
+        f'--dataset_path={dataset}',
+        f'--save_dir={save_dir}',
+        *TINY,
+        *extra,
+    )
+
+
+def run_dir_of(save_dir, agent='drol', seed=0):
+    return save_dir / 'Debug' / f'{agent}_cube-single-play_sd{seed}'
+
+
+def steps(path):
+    return [int(float(row['step'])) for row in read_csv(path)]
+
+
+@pytest.mark.parametrize('agent', sorted(AGENTS))
+def test_every_agent_trains_offline_then_online(agent, cube_single_dataset, tmp_path):
+    assert set(VARIANTS) == set(AGENTS)
+    args = ('--offline_steps=10', '--online_steps=210', '--log_interval=10', '--eval_interval=110', '--eval_episodes=1')
+    run_main(*command(cube_single_dataset, tmp_path, agent, *args, *VARIANTS[agent]))
+    offline = 0 if '--offline_steps=0' in VARIANTS[agent] else 10
+    seeds = 2 if '--num_seeds=2' in VARIANTS[agent] else 1
+    for seed in range(seeds):
+        run_dir = run_dir_of(tmp_path, agent, seed)
+        rows = read_csv(run_dir / 'train.csv')
+        assert steps(run_dir / 'train.csv') == sorted({1, *range(10, offline + 211, 10)})
+        online = [row for row in rows if int(float(row['step'])) > offline]
+        assert all(row['online/episodes'] != '' for row in online)
+        assert all(row.get('online/episodes', '') == '' for row in rows if int(float(row['step'])) <= offline)
+        # The environment's time limit (200 steps) ends the first online episode; its stats are logged once.
+        finished = [row for row in online if row['online/episode_length'] != '']
+        assert [float(row['online/episode_length']) for row in finished] == [200.0]
+        assert float(finished[0]['online/episode_success']) in (0.0, 1.0)
+        assert float(online[-1]['online/episodes']) == 1
+        assert steps(run_dir / 'eval.csv') == sorted({1, offline, 110, offline + 210} - {0})
+
+
+def final_state(run_dir, step):
+    """(agent, data key, online state) of checkpoint_<step> of a tiny DROL run."""
+    from utils.checkpoints import load_checkpoint, load_online_state
+    from utils.fused_updates import data_key
+    from utils.online import acting_key
+    from utils.replay_buffer import ReplayBuffer
+
+    observations, actions = np.zeros((1, 28), np.float32), np.zeros((1, 5), np.float32)
+    template = AGENTS['drol'].create(0, observations, actions, tiny_config('drol', batch_size=32, bc_coef=10.0))
+    path = str(run_dir / f'checkpoint_{step}.msgpack')
+    agent, key, _, _ = load_checkpoint(path, template, data_key(0))
+    device = {'buffer': ReplayBuffer.create(28, 5, capacity=1000), 'key': acting_key(0)}
+    return agent, key, load_online_state(path, device)
+
+
+def metrics(run_dir):
+    return [{k: v for k, v in row.items() if not k.startswith('time/')} for row in read_csv(run_dir / 'train.csv')]
+
+
+def leaves(tree):
+    return [np.asarray(x) for x in jax.tree_util.tree_leaves(tree)]
+
+
+def test_killed_online_run_resumes_to_the_same_result(cube_single_dataset, tmp_path):
+    args = ('--offline_steps=20', '--online_steps=1000', '--log_interval=50', '--save_interval=100')
+    args = (*args, '--eval_interval=0')
+    run_main(*command(cube_single_dataset, tmp_path / 'straight', 'drol', *args))
+
+    killed_dir = run_dir_of(tmp_path / 'killed')
+    process = subprocess.Popen(
+        [sys.executable, 'main.py', *command(cube_single_dataset, tmp_path / 'killed', 'drol', *args)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.time() + 300
+    while not (killed_dir / 'checkpoint_300.msgpack').exists() and time.time() < deadline:
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not (killed_dir / 'checkpoint_1020.msgpack').exists(), 'the run ended before it was killed'
+    result = run_main(*command(cube_single_dataset, tmp_path / 'killed', 'drol', *args))
+    resumed_at = int(result.stdout.split('Resuming from step ')[1].split()[0])
+    assert resumed_at >= 300 and (resumed_at - 20) % 200, 'not resumed in the middle of an online episode'
+
+    straight_dir = run_dir_of(tmp_path / 'straight')
+    # Same rows (none duplicated or missing), same training metrics and online episode statistics.
+    assert steps(killed_dir / 'train.csv') == [1, 20, *range(50, 1001, 50), 1020]
+    assert metrics(killed_dir) == metrics(straight_dir)
+    assert float(metrics(straight_dir)[-1]['online/episodes']) == 5
+    # Same parameters, keys, replay buffer and episode.
+    straight, killed = final_state(straight_dir, 1020), final_state(killed_dir, 1020)
+    for a, b in zip(leaves(straight), leaves(killed), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert straight[2]['host']['finished'] == killed[2]['host']['finished']
+
+    # The step where the online phase began cannot change under a resumed run.
+    moved = command(cube_single_dataset, tmp_path / 'killed', 'drol', *args[1:], '--offline_steps=10')
+    moved = run_main(*moved, check=False)
+    assert moved.returncode == 2 and 'began its online phase at step 20' in moved.stderr, moved.stderr
