@@ -5,7 +5,7 @@ with the DROL paper's readings beside them.
 
 Runs are grouped by the K (`num_candidates`) recorded in their flags.json, not by folder name.
 - K ablation (k_ablation.png): success (%) against K on a log2 axis, one panel per task; mean
-  over seeds, shaded +-1 std over seeds, the best mean K marked. A run counts when its
+  over seeds, shaded +-1 std over seeds, the best mean K marked (the smallest on a tie). A run counts when its
   evaluations reach its final step; its score is the FQL protocol's (report.score).
 - Candidate scaling (candidate_scaling.png): the candidates' RMS pairwise distance and the
   routed winner's BC loss against K, one row per task. A run's value is the mean of its last
@@ -125,7 +125,7 @@ def plot_mean_band(ax, values, color, label):
     return ks, means, stds, counts
 
 
-def grid(count, width=4.2, height=3.6):
+def grid(count, width=4.6, height=4.0):
     columns = min(count, 5)
     rows = -(-count // columns)
     fig, axes = plt.subplots(rows, columns, figsize=(width * columns, height * rows + 0.8), squeeze=False)
@@ -156,8 +156,8 @@ def k_ablation_figure(runs):
         seeds = f'n={min(counts)}' if min(counts) == max(counts) else f'n={min(counts)}-{max(counts)}'
         ax.set_title(f'{env}\n(seeds per K: {seeds})', fontsize=10)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8, loc='lower right')
-    fig.suptitle('DROL K ablation: score against K (mean over seeds; shaded: ±1 std over seeds)')
+        ax.legend(fontsize=8, loc='best')
+    fig.suptitle('DROL K ablation: score against K\n(mean over seeds; shaded: ±1 std over seeds)', fontsize=11)
     fig.tight_layout()
     return fig
 
