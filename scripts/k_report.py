@@ -5,8 +5,9 @@ with the DROL paper's readings beside them.
 
 Runs are grouped by the K (`num_candidates`) recorded in their flags.json, not by folder name.
 - K ablation (k_ablation.png): success (%) against K on a log2 axis, one panel per task; mean
-  over seeds, shaded +-1 std over seeds, the best mean K marked (the smallest on a tie). A run counts when its
-  evaluations reach its final step; its score is the FQL protocol's (report.score).
+  over seeds, shaded +-1 std over seeds, the best mean K marked (the smallest on a tie). A
+  run counts when its evaluations reach its final step; its score is the FQL protocol's
+  (report.score).
 - Candidate scaling (candidate_scaling.png): the candidates' RMS pairwise distance and the
   routed winner's BC loss against K, one row per task. A run's value is the mean of its last
   three logged training rows; only runs whose train.csv reaches the final step count.
