@@ -126,7 +126,8 @@ def legend_handles(colors):
 def routing_figure(views, steps, action, dims, title):
     k = len(views[0]['candidates'])
     colors = plt.get_cmap('tab20' if k > 10 else 'tab10', k)
-    fig, axes = plt.subplots(1, len(views), figsize=(4.3 * len(views), 5.0), squeeze=False)
+    # At least 10.5 inches wide, so the two-line title and the legend fit however few panels there are.
+    fig, axes = plt.subplots(1, len(views), figsize=(max(4.3 * len(views), 10.5), 5.0), squeeze=False)
     for ax, view, step in zip(axes[0], views, steps, strict=True):
         draw_panel(ax, view, action, dims, step, colors)
     axes[0][0].set_ylabel(f'action dim {dims[1]} (action units)')
