@@ -1,8 +1,8 @@
 """Expands a benchmark suite into exact main.py commands, prints them or runs them locally.
 
-  python -m scripts.sweep --suite=ogbench-default --agents=drol,fql --seeds=0-7 --print
-  python -m scripts.sweep --suite=ogbench-default --seeds=0-2 --run --parallel=2 -- --offline_steps=100000
-  python -m scripts.sweep --suite=k-ablation --seeds=0-7 --print
+  .venv/bin/python -m scripts.sweep --suite=ogbench-default --agents=drol,fql --seeds=0-7 --print
+  .venv/bin/python -m scripts.sweep --suite=ogbench-default --seeds=0-2 --run --parallel=2 -- --offline_steps=100000
+  .venv/bin/python -m scripts.sweep --suite=k-ablation --seeds=0-7 --print
 
 Each command names the paper settings explicitly (the same values `--preset=paper` would
 apply), so a printed line is complete on its own for a cluster scheduler's job array. Runs
@@ -27,6 +27,9 @@ from agents import AGENTS
 from envs.d4rl_utils import ADROIT_ENV_NAMES, ANTMAZE_ENV_NAMES, is_d4rl_env
 from envs.ogbench_names import PAPER_FAMILIES
 from utils.errors import UserError, run_app
+
+# Printed commands run from the repository root with the README's environment, as copied.
+VENV_PYTHON = '.venv/bin/python'
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -125,7 +128,7 @@ def expand(suite, agents, seeds, sweep_dir, preset='paper', extra=(), envs=None,
                     settings = {**settings, 'num_candidates': k}
                 for seed in seeds:
                     command = [
-                        'python',
+                        VENV_PYTHON,
                         'main.py',
                         f'--agent={agent}',
                         f'--env_name={env_name}',

@@ -70,3 +70,18 @@ def test_a_run_prints_no_third_party_noise(cube_single_dataset, tmp_path):
     output = result.stdout + result.stderr
     assert not THIRD_PARTY_NOISE.search(output), output
     assert 'Final evaluation (step 2' in output
+
+
+def test_output_piped_into_a_reader_that_stops_early_ends_without_a_traceback():
+    """`sweep --print | head -1`: the closed pipe ends the printer quietly."""
+    printer = subprocess.Popen(
+        [sys.executable, '-m', 'scripts.sweep', '--suite=k-ablation', '--seeds=0-7', '--print'],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert printer.stdout.readline().startswith('.venv/bin/python main.py ')
+    printer.stdout.close()  # What `head -1` does after its line.
+    stderr = printer.stderr.read()
+    assert printer.wait(timeout=120) in (0, 1) and 'Traceback' not in stderr, stderr

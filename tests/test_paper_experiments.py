@@ -70,7 +70,7 @@ def test_sweep_prints_the_k_suite_with_drol_by_default():
     )
     assert result.returncode == 0, result.stderr
     lines = result.stdout.strip().splitlines()
-    assert len(lines) == 21 and all(line.startswith('python main.py --agent=drol ') for line in lines)
+    assert len(lines) == 21 and all(line.startswith('.venv/bin/python main.py --agent=drol ') for line in lines)
 
 
 def fake_k_run(root, env, k, seed, successes, pairwise, bc_loss, final_step=400):

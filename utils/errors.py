@@ -6,6 +6,7 @@ traceback and exits with status 2, so a wrong flag never looks like a crash in t
 
 import difflib
 import functools
+import os
 import sys
 
 
@@ -37,7 +38,8 @@ def run_app(main, prepare_argv=None):
     """absl's `app.run(main)` with the project's conventions for every entry point: `--help` exits 0
     (absl ends it with status 1), a malformed flag or a `UserError` (also one raised by
     `prepare_argv(argv) -> argv`, run before parsing) is one line on stderr with status 2, and
-    third-party chatter is kept out of the output unless `--verbosity` asks for it."""
+    third-party chatter is kept out of the output unless `--verbosity` asks for it; output piped into
+    a reader that stops early (`| head`) ends quietly."""
     from absl import app, flags
 
     from utils.quiet_output import quiet_third_party_output
@@ -56,6 +58,10 @@ def run_app(main, prepare_argv=None):
     def quiet_main(argv):
         if not flags.FLAGS['verbosity'].present:
             quiet_third_party_output()
-        return main(argv)
+        try:
+            return main(argv)
+        except BrokenPipeError:  # Output piped into `head` or a pager that closed: stop quietly.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python's recipe: no error at exit.
+            sys.exit(1)
 
     app.run(exit_on_user_error(quiet_main), flags_parser=parse_flags)
