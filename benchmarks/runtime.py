@@ -1,8 +1,8 @@
 """The DROL paper's runtime figure: milliseconds per training step and per inference step of
 FQL and of DROL with K = 1, 4, 8, 16, beside the paper's GPU numbers.
 
-  python benchmarks/runtime.py                                  # paper sizes: 4 x 512 MLPs, batch 256
-  python benchmarks/runtime.py --hidden=64 --depth=2 --repeats=3 --results_dir=/tmp/runtime
+  .venv/bin/python benchmarks/runtime.py                                  # paper sizes: 4 x 512 MLPs, batch 256
+  .venv/bin/python benchmarks/runtime.py --hidden=64 --depth=2 --repeats=3 --results_dir=/tmp/runtime
 
 A training step is one jitted update (`agent.update`) on a batch already on the device, as
 the FQL codebase's loop calls it; an inference step is one `sample_actions` call for one
@@ -219,7 +219,7 @@ def command_line():
     args = [
         f'--{name}={FLAGS[name].value}' for name in ('k_values', *SIZE_FLAGS) if not FLAGS[name].using_default_value
     ]
-    return ' '.join(['python benchmarks/runtime.py', *args])
+    return ' '.join(['.venv/bin/python benchmarks/runtime.py', *args])
 
 
 def main(argv):

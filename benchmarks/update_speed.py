@@ -337,7 +337,7 @@ def command_line(modes):
     ):
         if not FLAGS[name].using_default_value:
             args.append(f'--{name}={FLAGS[name].value}')
-    return f'python benchmarks/update_speed.py {" ".join(args)} --write_results'
+    return f'.venv/bin/python benchmarks/update_speed.py {" ".join(args)} --write_results'
 
 
 def write_markdown(results, agent_names, modes):
