@@ -2,9 +2,10 @@
 class-level knowledge the rest of the program asks for (config, checks, presets, inference).
 
 An agent is a `flax.struct.PyTreeNode` with `rng`, `network` (one `TrainState` holding every
-module) and a static `config`, as in the FQL codebase. A subclass provides `create`,
-`total_loss`, `update_step` (unjitted, so fused loops and multi-seed `vmap` can wrap it) and
-`sample_actions`, and its file provides `get_config()`.
+module) and a static `config`, as in the FQL codebase. A subclass provides `create` (through
+`init_network`), `critic_loss` and `actor_loss` (or its own `total_loss`), `update_step`
+(unjitted, so fused loops and multi-seed `vmap` can wrap it) and `sample_actions`, and its
+file provides `get_config()`.
 """
 
 import functools
@@ -18,7 +19,7 @@ import ml_collections
 import optax
 
 from utils.errors import closest
-from utils.flax_utils import TrainState, nonpytree_field
+from utils.flax_utils import ModuleDict, TrainState, nonpytree_field
 from utils.losses import AGGREGATIONS
 
 
@@ -48,6 +49,19 @@ def common_config(agent_name, **settings):
     )
 
 
+def init_network(modules, init_rng, learning_rate, targets=('critic',)):
+    """The `TrainState` of a `ModuleDict` of {name: (module, example inputs)}, with each
+    `target_<name>` of `targets` starting as a copy of `<name>` (its own parameters), as the
+    references initialise them. Weakly typed leaves (a `LogParam` scalar) are made strongly typed,
+    else Adam's first steps change their type and `update` compiles again."""
+    network_def = ModuleDict({name: module for name, (module, _) in modules.items()})
+    params = dict(network_def.init(init_rng, **{name: args for name, (_, args) in modules.items()})['params'])
+    for name in targets:
+        params[f'modules_target_{name}'] = params[f'modules_{name}']
+    params = jax.tree_util.tree_map(lambda x: jax.numpy.asarray(x, dtype=x.dtype), params)
+    return TrainState.create(network_def, params, adam(learning_rate))
+
+
 def with_target_update(network, old_params, module_name, tau):
     """`network` whose `modules_target_<module_name>` moved by Polyak averaging toward the module's
     parameters from *before* this step's optimiser update (`old_params`), as the references do:
@@ -70,6 +84,17 @@ class Agent(flax.struct.PyTreeNode):
     presets = {}
     # The same for offline-to-online runs (--online_steps > 0), applied on top of `presets`.
     online_presets = {}
+
+    def total_loss(self, batch, grad_params, rng=None):
+        """Critic loss + actor loss on one batch (keys split as the references do), with their
+        metrics under `critic/` and `actor/`. Agents with more terms override it."""
+        rng = self.rng if rng is None else rng
+        _, actor_rng, critic_rng = jax.random.split(rng, 3)
+        critic_loss, critic_info = self.critic_loss(batch, grad_params, critic_rng)
+        actor_loss, actor_info = self.actor_loss(batch, grad_params, actor_rng)
+        info = {f'critic/{k}': v for k, v in critic_info.items()}
+        info.update({f'actor/{k}': v for k, v in actor_info.items()})
+        return critic_loss + actor_loss, info
 
     def update_step(self, batch):
         raise NotImplementedError

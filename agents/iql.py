@@ -14,9 +14,8 @@ import flax
 import jax
 import jax.numpy as jnp
 
-from agents.agent import Agent, adam, common_config, with_target_update
+from agents.agent import Agent, common_config, init_network, with_target_update
 from utils.errors import closest
-from utils.flax_utils import ModuleDict, TrainState
 from utils.losses import aggregate_heads, q_loss
 from utils.networks import Actor, Value
 
@@ -106,10 +105,7 @@ class ImplicitQLearning(Agent):
             'target_critic': (critic(), (ex_observations, ex_actions)),
             **policy_modules,
         }
-        network_def = ModuleDict({name: module for name, (module, _) in modules.items()})
-        params = dict(network_def.init(init_rng, **{name: args for name, (_, args) in modules.items()})['params'])
-        params['modules_target_critic'] = params['modules_critic']
-        network = TrainState.create(network_def, params, adam(config['lr']))
+        network = init_network(modules, init_rng, config['lr'])
         frozen = flax.core.FrozenDict(**config.to_dict(), action_dim=ex_actions.shape[-1])
         return cls(rng=rng, network=network, config=frozen)
 

@@ -13,8 +13,7 @@ import flax
 import jax
 import jax.numpy as jnp
 
-from agents.agent import Agent, adam, common_config, with_target_update
-from utils.flax_utils import ModuleDict, TrainState
+from agents.agent import Agent, common_config, init_network, with_target_update
 from utils.losses import aggregate_heads
 from utils.networks import LatentActor, Value
 
@@ -75,15 +74,6 @@ class OneStepActorCritic(Agent):
         critic_loss = jnp.square(q - target_q).mean()
         return critic_loss, {'critic_loss': critic_loss, 'q_mean': q.mean(), 'q_max': q.max(), 'q_min': q.min()}
 
-    def total_loss(self, batch, grad_params, rng=None):
-        rng = self.rng if rng is None else rng
-        _, actor_rng, critic_rng = jax.random.split(rng, 3)
-        critic_loss, critic_info = self.critic_loss(batch, grad_params, critic_rng)
-        actor_loss, actor_info = self.actor_loss(batch, grad_params, actor_rng)
-        info = {f'critic/{k}': v for k, v in critic_info.items()}
-        info.update({f'actor/{k}': v for k, v in actor_info.items()})
-        return critic_loss + actor_loss, info
-
     def update_step(self, batch):
         """One Adam step on critic + actor, then Polyak averaging of the target critic.
 
@@ -127,11 +117,7 @@ class OneStepActorCritic(Agent):
             'target_critic': (critic(), (ex_observations, ex_actions)),
             **extra_modules,
         }
-        network_def = ModuleDict({name: module for name, (module, _) in modules.items()})
-        params = network_def.init(init_rng, **{name: args for name, (_, args) in modules.items()})['params']
-        params = dict(params)
-        params['modules_target_critic'] = params['modules_critic']
-        network = TrainState.create(network_def, params, adam(config['lr']))
+        network = init_network(modules, init_rng, config['lr'])
         frozen = flax.core.FrozenDict(**config.to_dict(), action_dim=action_dim)
         return cls(rng=rng, network=network, config=frozen)
 

@@ -15,8 +15,7 @@ import flax
 import jax
 import jax.numpy as jnp
 
-from agents.agent import Agent, adam, common_config, with_target_update
-from utils.flax_utils import ModuleDict, TrainState
+from agents.agent import Agent, common_config, init_network, with_target_update
 from utils.losses import q_loss
 from utils.networks import Actor, Value
 
@@ -167,11 +166,7 @@ class ReBRACAgent(Agent):
             'actor': (actor(), (ex_observations,)),
             'target_actor': (actor(), (ex_observations,)),
         }
-        network_def = ModuleDict({name: module for name, (module, _) in modules.items()})
-        params = dict(network_def.init(init_rng, **{name: args for name, (_, args) in modules.items()})['params'])
-        params['modules_target_critic'] = params['modules_critic']
-        params['modules_target_actor'] = params['modules_actor']
-        network = TrainState.create(network_def, params, adam(config['lr']))
+        network = init_network(modules, init_rng, config['lr'], targets=('critic', 'actor'))
         frozen = flax.core.FrozenDict(**config.to_dict(), action_dim=action_dim)
         return cls(rng=rng, network=network, config=frozen)
 

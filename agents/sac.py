@@ -17,9 +17,8 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
-from agents.agent import Agent, adam, common_config, with_target_update
+from agents.agent import Agent, common_config, init_network, with_target_update
 from agents.rebrac import policy_std
-from utils.flax_utils import ModuleDict, TrainState
 from utils.losses import aggregate_heads
 from utils.networks import Actor, LogParam, Value
 
@@ -78,15 +77,6 @@ class SACAgent(Agent):
             'q': q.mean(),
         }
 
-    def total_loss(self, batch, grad_params, rng=None):
-        rng = self.rng if rng is None else rng
-        _, actor_rng, critic_rng = jax.random.split(rng, 3)
-        critic_loss, critic_info = self.critic_loss(batch, grad_params, critic_rng)
-        actor_loss, actor_info = self.actor_loss(batch, grad_params, actor_rng)
-        info = {f'critic/{k}': v for k, v in critic_info.items()}
-        info.update({f'actor/{k}': v for k, v in actor_info.items()})
-        return critic_loss + actor_loss, info
-
     def update_step(self, batch):
         """One Adam step on critic + actor + temperature, then Polyak averaging of the target critic
         toward the critic's pre-update parameters (as in the reference)."""
@@ -131,13 +121,7 @@ class SACAgent(Agent):
             'actor': (actor, (ex_observations,)),
             'alpha': (LogParam(), ()),
         }
-        network_def = ModuleDict({name: module for name, (module, _) in modules.items()})
-        params = dict(network_def.init(init_rng, **{name: args for name, (_, args) in modules.items()})['params'])
-        params['modules_target_critic'] = params['modules_critic']
-        # `LogParam` makes a weakly typed scalar, which Adam's first steps turn strong: without this cast
-        # `update` would compile three times.
-        params = jax.tree_util.tree_map(lambda x: jnp.asarray(x, dtype=x.dtype), params)
-        network = TrainState.create(network_def, params, adam(config['lr']))
+        network = init_network(modules, init_rng, config['lr'])  # It also makes LogParam's scalar strongly typed.
         frozen = flax.core.FrozenDict(**values, action_dim=action_dim)
         return cls(rng=rng, network=network, config=frozen)
 
