@@ -1,13 +1,27 @@
-"""Expands a benchmark suite into exact main.py commands, prints them or runs them locally.
+"""Expands a benchmark suite into exact main.py commands: prints them, runs them locally, or
+writes a Slurm job array.
 
   .venv/bin/python -m scripts.sweep --suite=ogbench-default --agents=drol,fql --seeds=0-7 --print
   .venv/bin/python -m scripts.sweep --suite=ogbench-default --seeds=0-2 --run --parallel=2 -- --offline_steps=100000
+  .venv/bin/python -m scripts.sweep --suite=ogbench-all --seeds=0-7 --format=groups --print
+  .venv/bin/python -m scripts.sweep --suite=ogbench-all --seeds=0-7 --format=slurm --slurm_time=24:00:00
   .venv/bin/python -m scripts.sweep --suite=k-ablation --seeds=0-7 --print
 
 Each command names the paper settings explicitly (the same values `--preset=paper` would
 apply), so a printed line is complete on its own for a cluster scheduler's job array. Runs
 live in <sweep_dir>/runs/<agent>_<env>_sd<seed>/; a run whose final evaluation is already
 logged is skipped, and an unfinished one resumes from its checkpoint.
+
+`--format` says what one command is. `commands` (the default): one run. `groups`: one process
+for all the runs that can share it (same agent, K and settings): the tasks of an OGBench family
+become `--env_name=<family> --tasks=1-5` and contiguous seeds `--seed=S --num_seeds=N`, writing
+the same run directories as the single runs would; D4RL and default-task environments group
+seeds only. A group is finished when all its runs are, and a partly finished one reruns whole
+(main.py resumes its finished runs at once). `commands` and `groups` take one of `--print` and
+`--run` (one local process per command, `--parallel` at a time). `slurm` takes neither: it
+writes the unfinished groups, one a line, to <sweep_dir>/jobs.txt and an array job running one
+line per task on one GPU to <sweep_dir>/sweep.sbatch (`--slurm_time`, `--slurm_partition` add
+those header lines), and prints the `sbatch` command that submits it.
 
 The K suites (`k-ablation`, `candidate-scaling`) repeat every run once per K (DROL's
 `num_candidates`), in <sweep_dir>/runs/K<k>/<agent>_<env>_sd<seed>/, for `scripts.k_report`.
@@ -16,17 +30,21 @@ The K suites (`k-ablation`, `candidate-scaling`) repeat every run once per K (DR
 import csv
 import json
 import os
+import re
 import shlex
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
+from typing import NamedTuple
 
 from absl import flags
 
 from agents import AGENTS
 from envs.d4rl_utils import ADROIT_ENV_NAMES, ANTMAZE_ENV_NAMES, is_d4rl_env
-from envs.ogbench_names import PAPER_FAMILIES
+from envs.ogbench_names import PAPER_FAMILIES, parse_ogbench_name
 from utils.errors import UserError, run_app
+from utils.ranges import contiguous_runs, parse_ints
+from utils.run_dir import run_dir_for
 
 # Printed commands run from the repository root with the README's environment, as copied.
 VENV_PYTHON = '.venv/bin/python'
@@ -60,6 +78,11 @@ SUITES = {
 # Suites that repeat each run for every K (num_candidates) of the paper's figure.
 K_SUITES = {'k-ablation': (1, 2, 4, 8, 16, 32), 'candidate-scaling': (1, 2, 4, 8, 16, 32, 64)}
 D4RL_STEPS = 500_000  # The spec's D4RL budget; OGBench uses main.py's default of 1M.
+# main.py flags a group command sets itself: the same flag after `--` would make its run directories others.
+GROUP_FLAGS = ('seed', 'num_seeds', 'tasks')
+# Slurm accepts minutes, MM:SS, HH:MM:SS, D-HH, D-HH:MM and D-HH:MM:SS.
+SLURM_TIME = re.compile(r'(\d+-)?\d+(:\d+){0,2}')
+SLURM_PARTITION = re.compile(r'[\w.-]+(,[\w.-]+)*')
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum('suite', 'ogbench-default', list(SUITES), 'Which environments.')
@@ -69,29 +92,25 @@ flags.DEFINE_string('ks', None, 'K suites only: comma-separated subset of their 
 flags.DEFINE_string('seeds', '0-7', "Seeds: '0-7', '0,3,5' or '2'.")
 flags.DEFINE_string('sweep_dir', None, 'Folder of the sweep (default exp/sweeps/<suite>).')
 flags.DEFINE_string('preset', 'paper', "Preset written into the commands: 'paper' or 'drol_star'.")
-flags.DEFINE_bool('print', False, 'Print one command per line.')
-flags.DEFINE_bool('run', False, 'Run the commands here.')
+flags.DEFINE_enum(
+    'format',
+    'commands',
+    ['commands', 'groups', 'slurm'],
+    'One command per run (commands), per process group (groups), or a Slurm array script over the groups (slurm).',
+)
+flags.DEFINE_bool('print', False, 'Print one command per line (--format=commands or groups).')
+flags.DEFINE_bool('run', False, 'Run the commands here (--format=commands or groups).')
 flags.DEFINE_integer('parallel', 1, 'Commands run at once with --run.')
+flags.DEFINE_string('slurm_time', None, 'With --format=slurm: #SBATCH --time, e.g. 24:00:00 (default: none).')
+flags.DEFINE_string('slurm_partition', None, 'With --format=slurm: #SBATCH --partition (default: none).')
 
 
-def parse_seeds(text):
-    """Seeds from '0-7', '0,3,5' or '2': every range ascending, no seed twice, none negative."""
-    seeds = []
-    try:
-        for part in text.split(','):
-            if '-' in part:
-                low, high = (int(x) for x in part.split('-'))
-                if low > high:
-                    raise UserError(f'--seeds={text!r}: the range {part} is empty; write it as {high}-{low}.')
-                seeds.extend(range(low, high + 1))
-            else:
-                seeds.append(int(part))
-    except ValueError as error:
-        raise UserError(f'--seeds={text!r}: use a range like 0-7 or a list like 0,3,5.') from error
-    repeated = sorted({seed for seed in seeds if seeds.count(seed) > 1})
-    if repeated:
-        raise UserError(f'--seeds={text!r} names seed {", ".join(map(str, repeated))} more than once.')
-    return seeds
+class Job(NamedTuple):
+    """One main.py process: its command, the run directories it writes and the file its output goes to."""
+
+    command: list
+    run_dirs: list
+    log: str
 
 
 def check_agents(suite, agents):
@@ -102,14 +121,17 @@ def check_agents(suite, agents):
             raise UserError(f'Suite {suite} varies num_candidates (K), which agent {agent!r} does not have.')
 
 
-def expand(suite, agents, seeds, sweep_dir, preset='paper', extra=(), envs=None, ks=None):
-    """One (run_dir, command list) per environment, agent, K (in the K suites) and seed (`envs`
-    and `ks` narrow the suite)."""
+def configurations(suite, agents, preset='paper', envs=None, ks=None):
+    """(env_name, agent, run group, agent settings) of every run but its seed, in the suite's order
+    (`envs` and `ks` narrow the suite)."""
     if suite not in SUITES:
         raise UserError(f'Unknown suite {suite!r}; choose one of {", ".join(SUITES)}.')
     unknown = sorted(set(envs or ()) - set(SUITES[suite]))
     if unknown:
         raise UserError(f'{", ".join(unknown)} not in suite {suite}: {", ".join(SUITES[suite])}.')
+    repeated = sorted({env for env in envs or () if envs.count(env) > 1})
+    if repeated:
+        raise UserError(f'--envs names {", ".join(repeated)} more than once.')
     check_agents(suite, agents)
     if ks is not None and suite not in K_SUITES:
         raise UserError(f'--ks applies to the K suites ({", ".join(K_SUITES)}), not to {suite}.')
@@ -117,32 +139,77 @@ def expand(suite, agents, seeds, sweep_dir, preset='paper', extra=(), envs=None,
         raise UserError(f'--ks: suite {suite} has K = {", ".join(map(str, K_SUITES[suite]))}.')
     # (run group, K or None): one group per K in the K suites, where K replaces any preset's K.
     groups = [(f'runs/K{k}', k) for k in ks or K_SUITES.get(suite, ())] or [('runs', None)]
-    runs = []
+    configs = []
     for env_name in envs or SUITES[suite]:
-        d4rl = is_d4rl_env(env_name)
-        lookup = env_name if d4rl else env_name.split('-task')[0]
+        lookup = env_name if is_d4rl_env(env_name) else env_name.split('-task')[0]
         for agent in agents:
             settings = AGENTS[agent].preset_overrides(preset, lookup)
             for group, k in groups:
-                if k is not None:
-                    settings = {**settings, 'num_candidates': k}
-                for seed in seeds:
-                    command = [
-                        VENV_PYTHON,
-                        'main.py',
-                        f'--agent={agent}',
-                        f'--env_name={env_name}',
-                        f'--seed={seed}',
-                        f'--save_dir={sweep_dir}',
-                        f'--run_group={group}',
-                        f'--preset={preset}',
-                    ]
-                    if d4rl:
-                        command.append(f'--offline_steps={D4RL_STEPS}')
-                    command += [f'--agent.{key}={value}' for key, value in sorted(settings.items())]
-                    command += list(extra)
-                    runs.append((os.path.join(sweep_dir, group, f'{agent}_{env_name}_sd{seed}'), command))
-    return runs
+                configs.append((env_name, agent, group, settings if k is None else {**settings, 'num_candidates': k}))
+    return configs
+
+
+def main_command(agent, env_name, where, sweep_dir, group, preset, settings, extra):
+    """The main.py command line; `where` holds its task and seed flags."""
+    command = [VENV_PYTHON, 'main.py', f'--agent={agent}', f'--env_name={env_name}', *where]
+    command += [f'--save_dir={sweep_dir}', f'--run_group={group}', f'--preset={preset}']
+    if is_d4rl_env(env_name):
+        command.append(f'--offline_steps={D4RL_STEPS}')
+    command += [f'--agent.{key}={value}' for key, value in sorted(settings.items())]
+    return command + list(extra)
+
+
+def expand(suite, agents, seeds, sweep_dir, preset='paper', extra=(), envs=None, ks=None):
+    """One (run_dir, command list) per environment, agent, K (in the K suites) and seed (`envs`
+    and `ks` narrow the suite)."""
+    return [
+        (
+            run_dir_for(sweep_dir, group, agent, env_name, seed),
+            main_command(agent, env_name, [f'--seed={seed}'], sweep_dir, group, preset, settings, extra),
+        )
+        for env_name, agent, group, settings in configurations(suite, agents, preset, envs, ks)
+        for seed in seeds
+    ]
+
+
+def ints_text(numbers):
+    """The shortest --tasks/--seeds text of `numbers`: [1, 2, 3, 5] -> '1-3,5'."""
+    return ','.join(str(a) if n == 1 else f'{a}-{a + n - 1}' for a, n in contiguous_runs(numbers))
+
+
+def expand_groups(suite, agents, seeds, sweep_dir, preset='paper', extra=(), envs=None, ks=None):
+    """One Job per process group: the runs of `expand` that differ only in the task of one OGBench
+    family and in contiguous seeds share a process (`--tasks`, `--seed --num_seeds`)."""
+    bad = [arg for arg in extra if arg.startswith('-') and arg.lstrip('-').split('=')[0] in GROUP_FLAGS]
+    if bad:
+        raise UserError(f'Groups set --seed, --num_seeds and --tasks from --seeds and the suite; drop {bad[0]}.')
+    # (environment or family, agent, run group, settings as printed) -> (settings, tasks); [None]: no task.
+    families = {}
+    for env_name, agent, group, settings in configurations(suite, agents, preset, envs, ks):
+        family, task = parse_ogbench_name(env_name) or (env_name, None)
+        key = (env_name if task is None else family, agent, group, repr(sorted(settings.items())))
+        families.setdefault(key, (settings, []))[1].append(task)
+    jobs = []
+    for (name, agent, group, _), (settings, tasks) in families.items():
+        env_names = [name] if tasks == [None] else [f'{name}-task{task}' for task in sorted(tasks)]
+        several = len(env_names) > 1  # Then the family names them all, with --tasks.
+        env_name, label = (name, f'{name}-tasks{ints_text(tasks)}') if several else (env_names[0], env_names[0])
+        task_flags = [f'--tasks={ints_text(tasks)}'] if several else []
+        for first, count in contiguous_runs(seeds):
+            block = range(first, first + count)
+            where = [*task_flags, f'--seed={first}'] + ([f'--num_seeds={count}'] if count > 1 else [])
+            run_dirs = [run_dir_for(sweep_dir, group, agent, env, seed) for env in env_names for seed in block]
+            log = os.path.join(
+                sweep_dir, 'logs', os.path.relpath(group, 'runs'), f'{agent}_{label}_sd{ints_text(block)}.log'
+            )
+            command = main_command(agent, env_name, where, sweep_dir, group, preset, settings, extra)
+            jobs.append(Job(command, run_dirs, os.path.normpath(log)))
+    return jobs
+
+
+def per_run(runs):
+    """`expand`'s runs as Jobs of one run each, logging to stdout.log in their run directory."""
+    return [Job(command, [run_dir], os.path.join(run_dir, 'stdout.log')) for run_dir, command in runs]
 
 
 def is_finished(run_dir):
@@ -157,42 +224,117 @@ def is_finished(run_dir):
     return bool(rows) and int(float(rows[-1]['step'])) >= final_step
 
 
-def run_all(runs, parallel):
-    todo = [(d, c) for d, c in runs if not is_finished(d)]
-    print(f'{len(runs) - len(todo)} of {len(runs)} runs already finished; running {len(todo)}, {parallel} at a time.')
+def job_finished(job):
+    """A process group is finished when every run it writes is: one unfinished run reruns it all."""
+    return all(is_finished(run_dir) for run_dir in job.run_dirs)
 
-    def launch(item):
-        run_dir, command = item
-        os.makedirs(run_dir, exist_ok=True)
-        with open(os.path.join(run_dir, 'stdout.log'), 'a') as log:
-            code = subprocess.call([sys.executable, *command[1:]], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
-        print(f'[{"ok" if code == 0 else f"exit {code}"}] {shlex.join(command)}', flush=True)
+
+def run_all(jobs, parallel, noun):
+    """Runs the unfinished jobs here, `parallel` at a time; `noun` names them ('runs' or 'groups')."""
+    todo = [job for job in jobs if not job_finished(job)]
+    print(f'{len(jobs) - len(todo)} of {len(jobs)} {noun} already finished; running {len(todo)}, {parallel} at a time.')
+
+    def launch(job):
+        os.makedirs(os.path.dirname(job.log), exist_ok=True)
+        with open(job.log, 'a') as log:
+            code = subprocess.call([sys.executable, *job.command[1:]], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+        failed = '' if code == 0 else f' (output in {job.log})'
+        print(f'[{"ok" if code == 0 else f"exit {code}"}] {shlex.join(job.command)}{failed}', flush=True)
         return code
 
     with ThreadPoolExecutor(max_workers=parallel) as pool:
         codes = list(pool.map(launch, todo))
     failed = sum(code != 0 for code in codes)
     if failed:
-        raise UserError(f'{failed} of {len(todo)} runs failed; see stdout.log in their run directories.')
+        raise UserError(f'{failed} of {len(todo)} {noun} failed; their output files are named above.')
+
+
+def slurm_script(jobs_file, sweep_dir, count, suite, time=None, partition=None):
+    """An sbatch array script of `count` tasks: task i runs line i + 1 of `jobs_file` from the
+    repository root, on one GPU, its output in <sweep_dir>/slurm/<job>_<task>.out."""
+    optional = [f'#SBATCH --time={time}'] * bool(time) + [f'#SBATCH --partition={partition}'] * bool(partition)
+    return '\n'.join(
+        [
+            '#!/bin/bash',
+            f'#SBATCH --job-name=sweep-{suite}',
+            f'#SBATCH --array=0-{count - 1}',
+            '#SBATCH --gres=gpu:1',
+            f'#SBATCH --output={os.path.join(os.path.abspath(sweep_dir), "slurm", "%A_%a.out")}',
+            *optional,
+            f'# Written by scripts.sweep: array task i runs line i + 1 of {os.path.basename(jobs_file)}.',
+            'set -euo pipefail',
+            f'cd {shlex.quote(ROOT)}',
+            f'command=$(sed -n "$((SLURM_ARRAY_TASK_ID + 1))p" {shlex.quote(os.path.abspath(jobs_file))})',
+            '[ -n "$command" ] || { echo "no line $((SLURM_ARRAY_TASK_ID + 1)) in the jobs file" >&2; exit 1; }',
+            'echo "$command"',
+            'eval "$command"',
+            '',
+        ]
+    )
+
+
+def write_slurm(jobs, sweep_dir, suite, time=None, partition=None):
+    """Writes `jobs`, one command a line, to <sweep_dir>/jobs.txt and the array script that runs
+    them to <sweep_dir>/sweep.sbatch; returns both paths."""
+    jobs_file, script = os.path.join(sweep_dir, 'jobs.txt'), os.path.join(sweep_dir, 'sweep.sbatch')
+    try:
+        os.makedirs(os.path.join(sweep_dir, 'slurm'), exist_ok=True)  # Slurm does not create the output folder.
+        with open(jobs_file, 'w') as f:
+            f.write(''.join(shlex.join(job.command) + '\n' for job in jobs))
+        with open(script, 'w') as f:
+            f.write(slurm_script(jobs_file, sweep_dir, len(jobs), suite, time, partition))
+    except OSError as error:
+        raise UserError(
+            f'Cannot write the Slurm files to {sweep_dir}: {error.strerror or error}. Choose another --sweep_dir.'
+        ) from error
+    return jobs_file, script
+
+
+def check_output_flags():
+    """Each combination of --format, --print, --run and the Slurm flags means one thing, or is refused."""
+    if FLAGS.format == 'slurm' and (FLAGS.print or FLAGS.run):
+        raise UserError('--format=slurm writes a Slurm array job for sbatch; drop --print and --run.')
+    if FLAGS.format != 'slurm' and FLAGS.print == FLAGS.run:
+        raise UserError('Give exactly one of --print and --run (or --format=slurm to write a Slurm array job).')
+    for name, pattern, example in (('slurm_time', SLURM_TIME, '24:00:00'), ('slurm_partition', SLURM_PARTITION, 'gpu')):
+        value = FLAGS[name].value
+        if value is not None and FLAGS.format != 'slurm':
+            raise UserError(f'--{name} applies to --format=slurm only.')
+        if value is not None and not pattern.fullmatch(value):
+            raise UserError(f'--{name}={value!r} is not a Slurm value; write it like --{name}={example}.')
+    if FLAGS.parallel < 1:
+        raise UserError(f'--parallel must be at least 1 (got {FLAGS.parallel}).')
+
+
+def submit(jobs, sweep_dir):
+    """--format=slurm: writes the unfinished groups and their array job, and says how to submit it."""
+    todo = [job for job in jobs if not job_finished(job)]
+    if not todo:
+        print(f'All {len(jobs)} groups are finished; nothing to submit.')
+        return
+    jobs_file, script = write_slurm(todo, sweep_dir, FLAGS.suite, FLAGS.slurm_time, FLAGS.slurm_partition)
+    print(f'{len(jobs) - len(todo)} of {len(jobs)} groups already finished; the other {len(todo)} are in {jobs_file},')
+    print(f'one a line, run by the array job {script}. Submit it from any folder with:')
+    print(f'sbatch {shlex.quote(os.path.abspath(script))}')
 
 
 def main(argv):
-    if FLAGS.print == FLAGS.run:
-        raise UserError('Give exactly one of --print and --run.')
-    if FLAGS.parallel < 1:
-        raise UserError(f'--parallel must be at least 1 (got {FLAGS.parallel}).')
-    sweep_dir = FLAGS.sweep_dir or os.path.join('exp', 'sweeps', FLAGS.suite)
+    check_output_flags()
+    sweep_dir = os.path.expanduser(FLAGS.sweep_dir or os.path.join('exp', 'sweeps', FLAGS.suite))
     envs = FLAGS.envs.split(',') if FLAGS.envs else None
     agents = (FLAGS.agents or ('drol' if FLAGS.suite in K_SUITES else 'drol,fql')).split(',')
     try:
         ks = [int(k) for k in FLAGS.ks.split(',')] if FLAGS.ks else None
     except ValueError as error:
         raise UserError(f'--ks={FLAGS.ks!r}: give comma-separated integers such as 1,16.') from error
-    runs = expand(FLAGS.suite, agents, parse_seeds(FLAGS.seeds), sweep_dir, FLAGS.preset, argv[1:], envs, ks)
-    if FLAGS.print:
-        print('\n'.join(shlex.join(command) for _, command in runs))
+    args = (FLAGS.suite, agents, parse_ints(FLAGS.seeds, '--seeds'), sweep_dir, FLAGS.preset, argv[1:], envs, ks)
+    jobs = per_run(expand(*args)) if FLAGS.format == 'commands' else expand_groups(*args)
+    if FLAGS.format == 'slurm':
+        submit(jobs, sweep_dir)
+    elif FLAGS.print:
+        print('\n'.join(shlex.join(job.command) for job in jobs))
     else:
-        run_all(runs, FLAGS.parallel)
+        run_all(jobs, FLAGS.parallel, 'runs' if FLAGS.format == 'commands' else 'groups')
 
 
 if __name__ == '__main__':

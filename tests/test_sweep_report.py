@@ -10,15 +10,16 @@ import pytest
 
 from scripts import report
 from scripts.report import write_report
-from scripts.sweep import expand, is_finished, parse_seeds
+from scripts.sweep import expand, is_finished
 from utils.errors import UserError
+from utils.ranges import parse_ints
 
 
 @pytest.mark.parametrize(
     'suite, environments', [('ogbench-default', 10), ('ogbench-all', 50), ('d4rl-antmaze', 6), ('d4rl-adroit', 12)]
 )
 def test_suites_expand_to_one_command_per_env_agent_seed(suite, environments):
-    runs = expand(suite, ['drol', 'fql'], parse_seeds('0-7'), 'sweep')
+    runs = expand(suite, ['drol', 'fql'], parse_ints('0-7', '--seeds'), 'sweep')
     assert len(runs) == environments * 2 * 8
     assert len({run_dir for run_dir, _ in runs}) == len(runs)
 
@@ -47,8 +48,8 @@ def test_envs_narrow_the_suite():
     'text, message', [('zero-7', 'use a range'), ('5-2', 'the range 5-2 is empty'), ('1,1', 'more than once')]
 )
 def test_bad_seed_text_is_a_clear_error(text, message):
-    with pytest.raises(UserError, match=message):
-        parse_seeds(text)
+    with pytest.raises(UserError, match=f'--seeds={text!r}.*{message}'):
+        parse_ints(text, '--seeds')
 
 
 def fake_run(root, agent, env, seed, successes, final_step=400, with_eval=True, routing=True):
