@@ -3,10 +3,12 @@
 Flags follow the FQL codebase; `--agent=NAME` (any key of `agents.AGENTS`, or a config file
 path) with `--agent.KEY=VALUE` overrides. Each seed writes flags.json, dataset.json, train.csv,
 eval.csv and checkpoints into `<save_dir>/<run_group>/<agent>_<env_name>_sd<seed>/`;
-rerunning the same command continues from the latest checkpoint there.
+rerunning the same command continues from the latest checkpoint there. `--tasks=1-5` trains those
+tasks of an OGBench family together (one copy of the data, per-task rewards), each (task, seed)
+in the run directory its standalone run (`--env_name=<family>-task<t>`) would have.
 
 The run, top to bottom in `run()`: check flags and agent settings; load the environment and
-data; create (or restore, or resume) one agent per seed; then the loop: fused updates on the
+data; create (or restore, or resume) one agent per (task, seed); then the loop: fused updates on the
 device (offline), or one environment step and one update per step (online, `utils/online.py`),
 training logs, evaluation, checkpoints.
 """
@@ -23,7 +25,15 @@ from ml_collections import config_flags
 
 from agents import AGENTS
 from envs.d4rl_utils import is_antmaze
-from envs.env_utils import check_dataset_matches_env, is_d4rl, make_env, make_env_and_datasets, preset_key
+from envs.env_utils import (
+    check_dataset_matches_env,
+    is_d4rl,
+    make_env,
+    make_env_and_datasets,
+    make_task_envs_and_datasets,
+    preset_key,
+)
+from envs.ogbench_names import task_names
 from utils.checkpoints import (
     checkpoint_path,
     checkpoint_steps,
@@ -66,6 +76,9 @@ FLAGS = flags.FLAGS
 flags.DEFINE_string('run_group', 'Debug', 'Run group: the folder under save_dir holding this run.')
 flags.DEFINE_integer('seed', 0, 'Random seed (the first one, with --num_seeds).')
 flags.DEFINE_string('env_name', 'cube-double-play', 'OGBench name (short or full) or D4RL name.')
+flags.DEFINE_string(
+    'tasks', None, "Tasks of the --env_name family trained together in this process, e.g. '1-5' (OGBench)."
+)
 flags.DEFINE_string('save_dir', 'exp/', 'Where run directories are created.')
 flags.DEFINE_string('restore_path', None, 'Run directory whose checkpoint initialises the agent.')
 flags.DEFINE_integer('restore_epoch', None, 'Step of the checkpoint in --restore_path (default: latest).')
@@ -108,36 +121,49 @@ flags.DEFINE_string('wandb_project', 'drol', 'Weights & Biases project.')
 
 
 def run(flags, explicit_keys=frozenset()):
-    """Trains `flags.num_seeds` seeds of one agent; returns the final (stacked) agents."""
+    """Trains `flags.num_seeds` seeds of one agent (of each task, with --tasks); returns the final
+    agents, stacked task-major: (task 0, seed 0), (task 0, seed 1), ..."""
     # Checks first, so a typo costs a second, not a traceback after minutes of compilation.
     check_run_flags(flags)
+    env_names = task_names(flags.env_name, flags.tasks) if flags.tasks else [flags.env_name]
+    check_task_flags(flags)
     config, applied = agent_config(flags, explicit_keys)
     if applied:
         print(f'Preset {flags.preset!r} for {flags.env_name}: {applied} (override with --agent.KEY=...)')
-    seeds = list(range(flags.seed, flags.seed + flags.num_seeds))
+    # One agent per (task, seed), each with exactly the run directory a standalone run of it has.
+    runs = [(env_name, seed) for env_name in env_names for seed in range(flags.seed, flags.seed + flags.num_seeds)]
+    seeds = [seed for _, seed in runs]
+    labels = [f'{env_name} seed {seed}' if flags.tasks else f'seed {seed}' for env_name, seed in runs]
     run_dirs = [
-        prepare_run_dir(run_dir_for(flags.save_dir, flags.run_group, config.agent_name, flags.env_name, seed))
-        for seed in seeds
+        prepare_run_dir(run_dir_for(flags.save_dir, flags.run_group, config.agent_name, env_name, seed))
+        for env_name, seed in runs
     ]
     locks = [lock_run_dir(run_dir) for run_dir in run_dirs]  # noqa: F841  (held until the process ends)
 
-    # Environment and data.
-    env, train_data, val_data, provenance = make_env_and_datasets(
-        flags.env_name,
-        flags.dataset_dir,
-        flags.dataset_path,
-        flags.success_timing,
-        flags.gen_episodes,
-        gen_workers=min(2, os.cpu_count() or 1),
-    )
-    check_dataset_matches_env(train_data, env, provenance.get('path') or flags.env_name)
+    # Environments and data (with --tasks: one copy of the family's data, per-task rewards and masks).
+    data_args = (flags.dataset_dir, flags.dataset_path, flags.success_timing, flags.gen_episodes)
+    if flags.tasks:
+        envs, train_data, val_data, provenance = make_task_envs_and_datasets(
+            env_names, *data_args, gen_workers=min(2, os.cpu_count() or 1)
+        )
+    else:
+        env, train_data, val_data, provenance = make_env_and_datasets(
+            flags.env_name, *data_args, gen_workers=min(2, os.cpu_count() or 1)
+        )
+        envs = [env]
+    check_dataset_matches_env(train_data, envs[0], provenance.get('path') or flags.env_name)
+    task_ids = [env_names.index(env_name) for env_name, _ in runs]
 
     # The run's record: written once, compared on every later command in the same directories.
+    # Each (task, seed) records what its standalone run would, so either command continues it.
     record = {flag.name: flag.value for flag in flags.get_key_flags_for_module(sys.argv[0]) if flag.name != 'agent'}
-    for seed, run_dir in zip(seeds, run_dirs, strict=True):
+    record['tasks'] = None
+    for (env_name, seed), run_dir in zip(runs, run_dirs, strict=True):
         continues = flags.resume and bool(checkpoint_steps(run_dir))
         check_or_write_record(
-            run_dir, {**record, 'seed': seed, 'agent': config.to_dict(), 'preset_applied': applied}, continues
+            run_dir,
+            {**record, 'env_name': env_name, 'seed': seed, 'agent': config.to_dict(), 'preset_applied': applied},
+            continues,
         )
         if not continues:
             remove_checkpoints(run_dir)
@@ -171,9 +197,9 @@ def run(flags, explicit_keys=frozenset()):
         lengths = f'--offline_steps={flags.offline_steps}' + (
             f', --online_steps={flags.online_steps}' if flags.online_steps else ''
         )
-        for i, seed in enumerate(seeds):
+        for i, label in enumerate(labels):
             last = f'; last evaluation: {headline(eval_logs[i].rows[-1])}' if eval_logs[i].rows else ''
-            print(f'Seed {seed} already finished at step {start_step} ({lengths}){last}.')
+            print(f'{label[0].upper()}{label[1:]} already finished at step {start_step} ({lengths}){last}.')
         print(f'Nothing to train. Logs: {run_dirs[0]}' + (' and others' if len(run_dirs) > 1 else ''))
         return stack_seeds(agents)
     started = time.time()
@@ -196,37 +222,44 @@ def run(flags, explicit_keys=frozenset()):
                 flags.wandb_project,
                 flags.run_group,
                 os.path.basename(run_dir),
-                {'agent': config.to_dict(), 'env_name': flags.env_name, 'seed': seed},
+                {'agent': config.to_dict(), 'env_name': env_name, 'seed': seed},
             )
-            for seed, run_dir in zip(seeds, run_dirs, strict=True)
+            for (env_name, seed), run_dir in zip(runs, run_dirs, strict=True)
         ]
 
-    evaluator = Evaluator(
-        env,
-        functools.partial(make_env, flags.env_name, flags.success_timing),
-        functools.partial(agent_class.create, 0, ex_observations, ex_actions, config),
-        flags.eval_episodes,
-        workers=flags.eval_workers,
-        video_episodes=flags.video_episodes,
-    )
-    agents = shard_seeds(stack_seeds(agents), len(seeds))
-    keys = shard_seeds(stack_seeds(keys), len(seeds))
+    evaluators = [
+        Evaluator(
+            task_env,
+            functools.partial(make_env, env_name, flags.success_timing),
+            functools.partial(agent_class.create, 0, ex_observations, ex_actions, config),
+            flags.eval_episodes,
+            workers=flags.eval_workers,
+            video_episodes=flags.video_episodes,
+        )
+        for task_env, env_name in zip(envs, env_names, strict=True)
+    ]
+    agents = shard_seeds(stack_seeds(agents), len(runs))
+    keys = shard_seeds(stack_seeds(keys), len(runs))
+    # With --tasks, each agent's task index is the train call's fourth argument.
+    tasks_arg = (shard_seeds(jax.numpy.asarray(task_ids), len(runs)),) if flags.tasks else ()
     if start_step == 0:
         save(0)
     data = to_device(train_data)
     val_device = to_device(val_data) if val_data is not None else None
-    train_fn = make_train_fn(config.batch_size, flags.updates_per_call, len(seeds))
+    train_fn = make_train_fn(config.batch_size, flags.updates_per_call, len(runs), bool(flags.tasks))
     # Chunks that start off the fused grid (step 1, whose evaluation both references make; a
     # resumed step between intervals; the last steps) run as single updates, the same computation.
-    single_fn = make_train_fn(config.batch_size, 1, len(seeds)) if flags.updates_per_call > 1 else train_fn
-    validation_fn = make_validation_fn(config.batch_size)
+    single_fn = (
+        make_train_fn(config.batch_size, 1, len(runs), bool(flags.tasks)) if flags.updates_per_call > 1 else train_fn
+    )
+    validation_fn = make_validation_fn(config.batch_size, bool(flags.tasks))
 
     def start_online():
         """The online phase: one environment per seed (FQL's AntMaze reward shift, as in the D4RL data)."""
-        envs = [make_env(flags.env_name, flags.success_timing) for _ in seeds]
+        online_envs = [make_env(flags.env_name, flags.success_timing) for _ in seeds]
         reward_shift = -1.0 if is_d4rl(flags.env_name) and is_antmaze(flags.env_name) else 0.0
         return Online(
-            envs,
+            online_envs,
             seeds,
             data,
             config.batch_size,
@@ -246,9 +279,12 @@ def run(flags, explicit_keys=frozenset()):
         rows = {f'training/{k}': v for k, v in jax.device_get(info).items()}
         if val_device is not None:
             rows.update(
-                {f'validation/{k}': v for k, v in jax.device_get(validation_fn(agents, val_device, keys)).items()}
+                {
+                    f'validation/{k}': v
+                    for k, v in jax.device_get(validation_fn(agents, val_device, keys, *tasks_arg)).items()
+                }
             )
-        for i in range(len(seeds)):
+        for i in range(len(runs)):
             row = {k: v[i] for k, v in rows.items()}
             if online is not None:
                 row.update(online.log_row(i))
@@ -259,14 +295,16 @@ def run(flags, explicit_keys=frozenset()):
 
     def evaluate(step):
         for i, seed in enumerate(seeds):
-            stats = evaluator.evaluate(unstack_seed(agents, i), seed, step, run_dirs[i])
+            stats = evaluators[task_ids[i]].evaluate(unstack_seed(agents, i), seed, step, run_dirs[i])
             eval_logs[i].log(stats, step)
             if wandb_runs:
                 wandb_runs[i].log(stats, step)
-            progress.write(f'step {step} seed {seed}: {headline(stats)}')
+            progress.write(f'step {step} {labels[i]}: {headline(stats)}')
 
     # The loop.
-    seed_text = f'seed {seeds[0]}' if len(seeds) == 1 else f'seeds {seeds[0]}-{seeds[-1]}'
+    seed_text = f'seed {flags.seed}' if flags.num_seeds == 1 else f'seeds {flags.seed}-{seeds[-1]}'
+    if flags.tasks:
+        seed_text = f'tasks {flags.tasks}, {seed_text}'
     progress = Progress(f'{config.agent_name} {flags.env_name} {seed_text}', total_steps, start_step)
     online_text = f' (online from step {flags.offline_steps})' if flags.online_steps else ''
     progress.write(
@@ -288,14 +326,15 @@ def run(flags, explicit_keys=frozenset()):
                         step % flags.updates_per_call == 0 and step + flags.updates_per_call <= flags.offline_steps
                     )
                     chunk = flags.updates_per_call if on_grid and not (flags.eval_interval and step == 0) else 1
-                    agents, keys, info, nonfinite = (train_fn if chunk > 1 else single_fn)(agents, keys, data)
+                    update_fn = train_fn if chunk > 1 else single_fn
+                    agents, keys, info, nonfinite = update_fn(agents, keys, data, *tasks_arg)
                 else:  # Online: one environment step per update, whatever --updates_per_call.
                     online = online if online is not None else start_online()
                     chunk = 1
                     agents, keys, info, nonfinite = online.step(agents, keys)
                 step += chunk
                 progress.update(chunk)
-                stop_if_diverged(nonfinite, step, seeds, run_dirs)
+                stop_if_diverged(nonfinite, step, labels, run_dirs)
                 final = step in (flags.offline_steps, total_steps)  # The end of each phase is logged, saved, evaluated.
 
                 if step == 1 or step % flags.log_interval == 0 or final:
@@ -320,14 +359,15 @@ def run(flags, explicit_keys=frozenset()):
                 if flags.eval_interval and (step == 1 or step % flags.eval_interval == 0 or final):
                     evaluate(step)
         if flags.eval_interval and flags.eval_episodes and step > start_step:
-            for i, seed in enumerate(seeds):
+            for i, label in enumerate(labels):
                 progress.write(
-                    f'Final evaluation (step {step}, seed {seed}, {flags.eval_episodes} episodes): '
+                    f'Final evaluation (step {step}, {label}, {flags.eval_episodes} episodes): '
                     f'{headline(eval_logs[i].rows[-1])}. Took {duration(elapsed())}. Logs: {run_dirs[i]}'
                 )
     finally:
         progress.close()
-        evaluator.close()
+        for evaluator in evaluators:
+            evaluator.close()
         for wandb_run in wandb_runs:
             wandb_run.finish()
     return agents
@@ -348,6 +388,14 @@ def agent_config(flags, explicit_keys):
     if problems:
         raise UserError('Invalid agent settings:\n  ' + '\n  '.join(problems))
     return config, applied
+
+
+def check_task_flags(flags):
+    """What --tasks cannot be combined with: each online environment and each restored run is one task's."""
+    if flags.tasks and flags.online_steps:
+        raise UserError('--online_steps trains one task per process; drop --tasks and run each task on its own.')
+    if flags.tasks and flags.restore_path:
+        raise UserError('--restore_path initialises one task; drop --tasks and restore each task on its own.')
 
 
 def check_phase_boundary(start_step, online_from, flags, run_dir):
@@ -372,13 +420,13 @@ def headline(stats):
     return ', '.join(shown[:2])
 
 
-def stop_if_diverged(nonfinite, step, seeds, run_dirs):
+def stop_if_diverged(nonfinite, step, labels, run_dirs):
     """Stops the run, naming the metric and step, when any metric or parameter is NaN or inf."""
     for i, bad in diverged_seeds(nonfinite).items():
         kept = latest_checkpoint(run_dirs[i])
         kept_text = f'the last good checkpoint is {kept[1]} (step {kept[0]})' if kept else 'no checkpoint was kept'
         raise TrainingDiverged(
-            f'Training diverged (seed {seeds[i]}): non-finite {", ".join(bad)} by step {step}; '
+            f'Training diverged ({labels[i]}): non-finite {", ".join(bad)} by step {step}; '
             f'{kept_text}. Try a lower --agent.lr, or check the dataset for extreme values.'
         )
 

@@ -34,6 +34,7 @@ from envs.generate_dataset import (
     generation_request,
 )
 from envs.ogbench_names import LOCOMOTION_PREFIXES, full_name, parse_ogbench_name, unknown_name_error
+from utils.datasets import TASK_KEYS
 from utils.downloads import download_timeout
 from utils.errors import UserError
 
@@ -98,8 +99,41 @@ def make_env_and_datasets(
     val_path = _validation_path_of(path)
     check_ogbench_file(val_path, env_name=name, env=env)
     provenance['validation_path'] = val_path
-    train, val = (_load_single_task(name, env, file) for file in (path, val_path))
+    train, val = (_relabeled(name, env, _load_with_info(file)) for file in (path, val_path))
     return env, clip_actions(train), clip_actions(val), provenance
+
+
+def make_task_envs_and_datasets(
+    task_names,
+    dataset_dir='~/.ogbench/data',
+    dataset_path=None,
+    success_timing='post',
+    gen_episodes=None,
+    gen_workers=1,
+):
+    """(envs, train, validation, provenance) for several tasks of one OGBench family, trained together.
+
+    The tasks share the family's dataset file and differ only in rewards and masks, so the file is
+    read once: observations and actions appear once, and `rewards` and `masks` get a leading task
+    axis (task i of `task_names` in row i), each row as `make_env_and_datasets` labels that task.
+    """
+    import ogbench
+
+    names = [canonical_env_name(task_name) for task_name in task_names]
+    family, _ = parse_ogbench_name(names[0])
+    path, provenance = resolve_ogbench_dataset(family, dataset_dir, dataset_path, gen_episodes, gen_workers)
+    envs = [ogbench.make_env_and_datasets(name, env_only=True, success_timing=success_timing) for name in names]
+    check_ogbench_file(path, env_name=names[0], env=envs[0])
+    val_path = _validation_path_of(path)
+    check_ogbench_file(val_path, env_name=names[0], env=envs[0])
+    provenance['validation_path'] = val_path
+    datasets = []
+    for file in (path, val_path):
+        raw = _load_with_info(file)
+        labelled = [_relabeled(name, env, dict(raw)) for name, env in zip(names, envs, strict=True)]
+        shared = {key: value for key, value in labelled[0].items() if key not in TASK_KEYS}
+        datasets.append(clip_actions({**shared, **{key: np.stack([d[key] for d in labelled]) for key in TASK_KEYS}}))
+    return envs, datasets[0], datasets[1], provenance
 
 
 def _validation_path_of(train_path):
@@ -112,19 +146,25 @@ def _validation_path_of(train_path):
     return validation_path(train_path)
 
 
-def _load_single_task(name, env, path):
-    """One file as ogbench's make_env_and_datasets(name, dataset_path=..., dataset_only=True) loads it.
+def _load_with_info(path):
+    """One file with the simulator state (qpos, qvel, button states) that task rewards are computed from."""
+    from ogbench.utils import load_dataset
+
+    return load_dataset(path, add_info=True)
+
+
+def _relabeled(name, env, dataset):
+    """`dataset` with the rewards and masks of task `name`, as ogbench's make_env_and_datasets(name,
+    dataset_path=..., dataset_only=True) labels it, without the simulator state.
 
     Why not call that: it finds the validation file by `path.replace('.npz', '-val.npz')`, which
     can name the training file itself; here each file is named explicitly.
     """
     from ogbench.relabel_utils import relabel_dataset
-    from ogbench.utils import load_dataset
 
     words = name.split('-')
     position = words.index('singletask')
     task_env_name = '-'.join(words[: position - 1] + words[position:])  # Without the dataset type.
-    dataset = load_dataset(path, add_info=True)
     relabel_dataset(task_env_name, env, dataset)
     for key in INFO_KEYS:
         dataset.pop(key, None)

@@ -7,6 +7,7 @@
 import re
 
 from utils.errors import UserError, closest
+from utils.ranges import parse_ints
 
 _DATASET_TYPES = {
     **{f'pointmaze-{m}': ('navigate', 'stitch') for m in ('medium', 'large', 'giant', 'teleport')},
@@ -55,3 +56,19 @@ def unknown_name_error(name, other_names=()):
         f'OGBench families (append -taskN for task N of 5): {", ".join(FAMILIES)}.\n'
         f'D4RL names: {", ".join(other_names)}.'
     )
+
+
+def task_names(env_name, tasks_text):
+    """The short names of the tasks `--tasks` picks from a family: ('cube-single-play', '1-2') ->
+    ['cube-single-play-task1', 'cube-single-play-task2']; a UserError for anything else."""
+    parsed = parse_ogbench_name(env_name)
+    if parsed is None or parsed[1] is not None or env_name.endswith('singletask-v0'):
+        raise UserError(
+            f'--tasks trains several tasks of one OGBench family: give the family as --env_name '
+            f'(e.g. cube-single-play), not {env_name!r}.'
+        )
+    tasks = parse_ints(tasks_text, '--tasks')
+    outside = [task for task in tasks if not 1 <= task <= 5]
+    if outside:
+        raise UserError(f'--tasks={tasks_text!r}: OGBench single-task environments have tasks 1 to 5.')
+    return [f'{parsed[0]}-task{task}' for task in tasks]

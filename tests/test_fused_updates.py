@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -92,3 +93,24 @@ def test_sharded_multi_seed_matches_unsharded():
         [sys.executable, '-c', SHARDED_SCRIPT], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600
     )
     assert 'SHARDED_OK' in result.stdout, result.stdout + result.stderr
+
+
+def test_agents_of_different_tasks_train_on_their_own_rewards():
+    """With --tasks the data holds one row of rewards and masks per task; an agent of task t trains
+    exactly as it would on task t's data alone."""
+    data = dataset()
+    rewards = jnp.stack([data['rewards'], -1.0 - data['rewards']])
+    masks = jnp.stack([data['masks'], jnp.zeros_like(data['masks'])])
+    tasks_data = {**data, 'rewards': rewards, 'masks': masks}
+    agents = [tiny_agent('drol', random_batch(), seed=s) for s in (0, 1, 0)]
+    task_ids = jnp.array([0, 1, 1])
+    together, _, _, _ = make_train_fn(16, 3, num_seeds=3, tasks=True)(
+        stack_seeds(agents), stack_seeds([data_key(s) for s in (0, 1, 0)]), tasks_data, task_ids
+    )
+    single_fn = make_train_fn(16, 3, num_seeds=1)
+    for i, (agent, seed, task) in enumerate(zip(agents, (0, 1, 0), (0, 1, 1), strict=True)):
+        task_data = {**data, 'rewards': rewards[task], 'masks': masks[task]}
+        alone, _, _, _ = single_fn(stack_seeds([agent]), stack_seeds([data_key(seed)]), task_data)
+        assert_trees_close(unstack_seed(together, i).network.params, unstack_seed(alone, 0).network.params)
+    first, third = (unstack_seed(together, i).network.params['modules_critic'] for i in (0, 2))
+    assert not np.allclose(jax.tree_util.tree_leaves(first)[0], jax.tree_util.tree_leaves(third)[0])

@@ -15,6 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 
 TRAINING_KEYS = ('observations', 'actions', 'next_observations', 'rewards', 'masks')
+TASK_KEYS = ('rewards', 'masks')  # With several tasks of one family, these get a leading task axis.
 
 
 def to_device(dataset):
@@ -22,11 +23,19 @@ def to_device(dataset):
     return {key: jax.device_put(np.asarray(dataset[key], dtype=np.float32)) for key in TRAINING_KEYS}
 
 
-def sample_batch(data, rng, batch_size):
-    """Uniform batch (with replacement) of transitions from a device dataset."""
+def sample_batch(data, rng, batch_size, task=None):
+    """Uniform batch (with replacement) of transitions from a device dataset.
+
+    With `task`, the dataset holds several tasks' `rewards` and `masks` (a leading task axis over
+    one copy of everything else) and the batch takes task `task`'s; the indices are drawn first,
+    so only the batch's rows of that task are gathered, never a whole row per agent.
+    """
     size = data['observations'].shape[0]
     indices = jax.random.randint(rng, (batch_size,), 0, size)
-    batch = jax.tree_util.tree_map(lambda x: x[indices], data)
+    if task is None:
+        batch = jax.tree_util.tree_map(lambda x: x[indices], data)
+    else:
+        batch = {key: value[task, indices] if key in TASK_KEYS else value[indices] for key, value in data.items()}
     batch['next_actions'] = data['actions'][jnp.minimum(indices + 1, size - 1)]
     return batch
 

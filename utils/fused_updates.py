@@ -23,25 +23,29 @@ def data_key(seed):
     return jax.random.fold_in(jax.random.PRNGKey(seed), 0x5EED)
 
 
-def make_train_fn(batch_size, num_updates, num_seeds):
+def make_train_fn(batch_size, num_updates, num_seeds, tasks=False):
     """(agents, data_keys, data) -> (agents, data_keys, last_info, nonfinite) for stacked seeds.
 
     `nonfinite` maps each metric to whether it was NaN or inf at any of the fused steps,
     and 'params' to whether any parameter is; the caller's divergence guard reads it.
+
+    With `tasks`, the data holds several tasks' rewards and masks (`utils.datasets.TASK_KEYS`)
+    and the call takes a fourth argument, each agent's task index: (agents, data_keys, data, task_ids).
     """
 
-    def train_chunk(agent, key, data):
+    def train_chunk(agent, key, data, task=None):
         def body(carry, _):
             agent, key = carry
             key, batch_key = jax.random.split(key)
-            agent, info = agent.update_step(sample_batch(data, batch_key, batch_size))
+            agent, info = agent.update_step(sample_batch(data, batch_key, batch_size, task))
             return (agent, key), info
 
         (agent, key), infos = jax.lax.scan(body, (agent, key), length=num_updates)
         last_info = jax.tree_util.tree_map(lambda x: x[-1], infos)
         return agent, key, last_info, nonfinite_flags(infos, agent)
 
-    return over_seeds(train_chunk, num_seeds, in_axes=(0, 0, None), donate=(0, 1))
+    in_axes = (0, 0, None, 0) if tasks else (0, 0, None)
+    return over_seeds(train_chunk, num_seeds, in_axes=in_axes, donate=(0, 1))
 
 
 def nonfinite_flags(infos, agent):
@@ -101,12 +105,12 @@ def diverged_seeds(nonfinite):
     return {i: names for i, names in bad.items() if names}
 
 
-def make_validation_fn(batch_size):
-    """(stacked agents, validation data, data keys) -> per-seed losses on a validation batch, no update."""
+def make_validation_fn(batch_size, tasks=False):
+    """(stacked agents, validation data, data keys[, task ids]) -> per-seed losses on a validation batch, no update."""
 
-    def validation_info(agent, data, key):
-        batch = sample_batch(data, jax.random.fold_in(key, 1), batch_size)
+    def validation_info(agent, data, key, task=None):
+        batch = sample_batch(data, jax.random.fold_in(key, 1), batch_size, task)
         _, info = agent.total_loss(batch, agent.network.params, rng=jax.random.fold_in(key, 2))
         return info
 
-    return jax.jit(jax.vmap(validation_info, in_axes=(0, None, 0)))
+    return jax.jit(jax.vmap(validation_info, in_axes=(0, None, 0, 0) if tasks else (0, None, 0)))
