@@ -151,7 +151,9 @@ def run(flags, explicit_keys=frozenset()):
             flags.env_name, *data_args, gen_workers=min(2, os.cpu_count() or 1)
         )
         envs = [env]
+        del env
     check_dataset_matches_env(train_data, envs[0], provenance.get('path') or flags.env_name)
+    del envs  # About 150 MB each; the evaluator and the online phase make their own.
     task_ids = [env_names.index(env_name) for env_name, _ in runs]
 
     # The run's record: written once, compared on every later command in the same directories.
@@ -227,17 +229,11 @@ def run(flags, explicit_keys=frozenset()):
             for (env_name, seed), run_dir in zip(runs, run_dirs, strict=True)
         ]
 
-    evaluators = [
-        Evaluator(
-            task_env,
-            functools.partial(make_env, env_name, flags.success_timing),
-            functools.partial(agent_class.create, 0, ex_observations, ex_actions, config),
-            flags.eval_episodes,
-            workers=flags.eval_workers,
-            video_episodes=flags.video_episodes,
-        )
-        for task_env, env_name in zip(envs, env_names, strict=True)
-    ]
+    # One environment factory per task, shared by its seeds' agents.
+    task_envs = [functools.partial(make_env, env_name, flags.success_timing) for env_name in env_names]
+    evaluator = Evaluator(
+        [task_envs[task] for task in task_ids], flags.eval_episodes, flags.eval_workers, flags.video_episodes
+    )
     agents = shard_seeds(stack_seeds(agents), len(runs))
     keys = shard_seeds(stack_seeds(keys), len(runs))
     # With --tasks, each agent's task index is the train call's fourth argument.
@@ -294,8 +290,7 @@ def run(flags, explicit_keys=frozenset()):
                 wandb_runs[i].log(row, step)
 
     def evaluate(step):
-        for i, seed in enumerate(seeds):
-            stats = evaluators[task_ids[i]].evaluate(unstack_seed(agents, i), seed, step, run_dirs[i])
+        for i, stats in enumerate(evaluator.evaluate(agents, seeds, step, run_dirs)):
             eval_logs[i].log(stats, step)
             if wandb_runs:
                 wandb_runs[i].log(stats, step)
@@ -366,8 +361,7 @@ def run(flags, explicit_keys=frozenset()):
                 )
     finally:
         progress.close()
-        for evaluator in evaluators:
-            evaluator.close()
+        evaluator.close()
         for wandb_run in wandb_runs:
             wandb_run.finish()
     return agents

@@ -16,7 +16,6 @@ runtime.md to `--results_dir` and prints one JSON line with every figure.
 
 import json
 import os
-import platform
 import sys
 import time
 
@@ -31,6 +30,7 @@ import numpy as np  # noqa: E402
 from absl import flags  # noqa: E402
 
 from agents import AGENTS  # noqa: E402
+from benchmarks.device_name import describe_device  # noqa: E402
 from utils.errors import UserError, run_app  # noqa: E402
 
 # The paper's runtime figure (GPU): (training ms, inference ms) per method.
@@ -131,20 +131,6 @@ def measure(calls, steps, repeats):
                     call()
                 record.append(1000.0 * (time.perf_counter() - start) / steps)
     return times
-
-
-def describe_device():
-    """The accelerator's name, or the CPU's model and core count."""
-    device = jax.devices()[0]
-    if device.platform != 'cpu':
-        return f'{device.platform.upper()} {device.device_kind}'
-    model = platform.processor() or platform.machine()
-    try:
-        with open('/proc/cpuinfo') as f:
-            model = next(line.split(':', 1)[1].strip() for line in f if line.startswith('model name'))
-    except (OSError, StopIteration):
-        pass
-    return f'CPU {model} ({os.cpu_count()} cores visible)'
 
 
 def summarise(times):

@@ -8,8 +8,8 @@ Modes (comma-separated `--modes`):
   seeds       1 seed vs `--num_seeds` vmapped seeds (aggregate updates/s), for each agent.
   end_to_end  wall time of 5,000 fused updates (on a tiny generated cube-single dataset) and
               of one 10-episode cube-single evaluation, for each agent.
-  eval        a 20-episode cube-single evaluation of the first agent's policy, in-process vs
-              with 2 worker processes.
+  eval        a 20-episode cube-single evaluation of the first agent's policy, the serial loop
+              vs batched with its environments in 2 worker processes.
 `--agents` defaults to every registered agent. Every `*_hidden_dims` of an agent's config gets
 width `--hidden` (its depth is kept), and `--num_candidates` applies to agents whose config
 has that key. In the update, loop and seeds modes each round times every runner once, in turn,
@@ -246,29 +246,27 @@ def measure_end_to_end(agent_names, dataset):
 
 def measure_eval(agent_names, dataset):
     """Seconds for a 20-episode cube-single evaluation of the first agent's (untrained) policy,
-    serial vs 2 warm worker processes (`dataset` is unused)."""
+    the serial loop vs the batched evaluator with its environments in 2 worker processes, each
+    timed after a warm-up (compiling) evaluation (`dataset` is unused)."""
     from envs.env_utils import make_env
+    from utils.batched_evaluation import BatchedEvaluator
     from utils.evaluation import run_episodes
-    from utils.evaluator import EvalPool
+    from utils.fused_updates import stack_seeds
 
     name = agent_names[0]
     env = make_env('cube-single-play')
     observations = np.zeros((1, env.observation_space.shape[0]), np.float32)
     actions = np.zeros((1, env.action_space.shape[0]), np.float32)
-    make_agent = functools.partial(AGENTS[name].create, 0, observations, actions, make_config(name))
-    agent = make_agent()
+    agent = AGENTS[name].create(0, observations, actions, make_config(name))
     run_episodes(agent, env, 1, 0)  # Compile.
     start = time.perf_counter()
     run_episodes(agent, env, 20, 0)
     serial = time.perf_counter() - start
-    pool = EvalPool(2, functools.partial(make_env, 'cube-single-play', 'post'), make_agent)
-    try:
-        pool.run_episodes(agent, 2, 0)  # Start and compile in the workers.
+    with BatchedEvaluator([functools.partial(make_env, 'cube-single-play', 'post')], 20, workers=2) as evaluator:
+        evaluator.evaluate(stack_seeds([agent]), [0])  # Start and compile.
         start = time.perf_counter()
-        pool.run_episodes(agent, 20, 0)
+        evaluator.evaluate(stack_seeds([agent]), [0])
         parallel = time.perf_counter() - start
-    finally:
-        pool.close()
     return {
         'eval_agent': name,
         'eval_20_episodes_1_worker_s': serial,

@@ -1,28 +1,48 @@
-"""Evaluation spread over worker processes means the same as the serial loop."""
+"""A run's evaluator gives each stacked agent the statistics its own serial evaluation gives."""
 
 import functools
 
+import gymnasium
 import numpy as np
 
-from agents import AGENTS
 from envs.env_utils import make_env
-from tests.helpers import tiny_agent, tiny_config
+from tests.helpers import tiny_agent
 from utils.evaluation import run_episodes, summarize
-from utils.evaluator import EvalPool
+from utils.evaluator import Evaluator
+from utils.fused_updates import stack_seeds
 
 
-def test_parallel_evaluation_matches_serial():
+class Traced(gymnasium.Wrapper):
+    """Puts the reset seed and the sum of the actions taken into the info, so that statistics tell
+    apart episodes and policies (untrained agents all fail with the same return)."""
+
+    def reset(self, *, seed=None, options=None):
+        self.reset_seed, self.action_sum = float(seed), 0.0
+        return self.env.reset(seed=seed, options=options)
+
+    def step(self, action):
+        observation, reward, terminated, truncated, info = self.env.step(action)
+        self.action_sum += float(np.sum(action))
+        return observation, reward, terminated, truncated, {**info, 'seed': self.reset_seed, 'sum': self.action_sum}
+
+
+def traced_env(name, **kwargs):
+    """Episodes of 30 steps of task `name`, traced (a module-level function: worker processes pickle it)."""
+    return Traced(gymnasium.wrappers.TimeLimit(make_env(name, 'post', **kwargs), 30))
+
+
+def test_each_agent_gets_the_statistics_of_its_serial_evaluation():
     observations, actions = np.zeros((1, 28), np.float32), np.zeros((1, 5), np.float32)
-    agent = tiny_agent('drol', {'observations': observations, 'actions': actions})
-    serial, _ = run_episodes(agent, make_env('cube-single-play'), 3, seed=4)
-
-    make_agent = functools.partial(AGENTS['drol'].create, 0, observations, actions, tiny_config('drol'))
-    pool = EvalPool(2, functools.partial(make_env, 'cube-single-play', 'post'), make_agent)
+    batch = {'observations': observations, 'actions': actions}
+    agents = [tiny_agent('drol', batch, seed=seed) for seed in (0, 1)]
+    names, seeds = ['cube-single-play-task1', 'cube-single-play-task2'], [4, 5]
+    evaluator = Evaluator([functools.partial(traced_env, name) for name in names], 3, workers=2)
     try:
-        parallel = pool.run_episodes(agent, 3, seed=4)
+        stats = evaluator.evaluate(stack_seeds(agents), seeds, step=10, run_dirs=['unused', 'unused'])
     finally:
-        pool.close()
-    assert len(parallel) == 3
-    assert summarize(parallel).keys() == summarize(serial).keys()
-    assert {'episode.return', 'episode.length', 'success'} <= set(summarize(parallel))
-    assert parallel == serial
+        evaluator.close()
+    for agent, name, seed, agent_stats in zip(agents, names, seeds, stats, strict=True):
+        serial, _ = run_episodes(agent, traced_env(name), 3, seed=seed)
+        assert agent_stats == {f'evaluation/{key}': value for key, value in summarize(serial).items()}
+        assert {'evaluation/episode.return', 'evaluation/success', 'evaluation/sum'} <= set(agent_stats)
+    assert stats[0]['evaluation/sum'] != stats[1]['evaluation/sum']

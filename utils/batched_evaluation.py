@@ -19,7 +19,7 @@ took 0.47 ms for 8 agents x 10 slots of 2x256 actors (a full vmap 0.25 ms; 80 ca
 about 16 ms).
 
 Memory: an OGBench manipulation environment holds about 150 MB, so the number of environments is
-capped (`max_envs`, default DEFAULT_MAX_ENVS): each agent gets W = min(episodes, max(1, max_envs
+capped (`max_envs`, by default `default_max_envs(workers)`): each agent gets W = min(episodes, max(1, max_envs
 // A)) slots, and slot j runs that agent's episodes j, j + W, j + 2W, ... in turn, each slot moving
 on as soon as its episode ends. Finished slots stay in the fixed-shape policy call, masked, so it
 compiles once per evaluator.
@@ -38,13 +38,19 @@ import traceback
 import jax
 import numpy as np
 
-from utils.evaluation import act, final_info_stats
+from utils.evaluation import act, episode_env_seed, episode_key, final_info_stats
 from utils.quiet_output import quiet_third_party_output
 
-# 32 manipulation environments hold about 5 GB and keep up to 16 workers busy with two each; past a
-# few dozen slots the per-step costs that batching shares (one policy call, one message per worker)
-# are already small beside the environment steps (about 0.9 ms each for cube-single on this CPU).
-DEFAULT_MAX_ENVS = 32
+
+def default_max_envs(workers):
+    """Two environments per worker, and at least 8 (about 1.2 GB of manipulation environments).
+
+    Why so few: the per-step costs that batching shares (one policy call, one message per worker)
+    are already small beside the environment steps (about 0.9 ms each for cube-single on a CPU
+    core), so more environments per worker buy little and cost 150 MB each; more workers are
+    what make evaluation faster. With more agents than this, each agent still gets one.
+    """
+    return max(8, 2 * workers)
 
 
 @jax.jit
@@ -53,11 +59,9 @@ def batched_actions(agents, seeds, episodes, steps, observations):
     for every slot; vmapped over agents, `lax.map` over an agent's slots (module docstring: why)."""
 
     def agent_actions(agent, seed, episodes, steps, observations):
-        base_key = jax.random.PRNGKey(seed)
-
         def slot_action(slot):
             episode, step, observation = slot
-            return act(agent, observation, jax.random.fold_in(base_key, episode), step)
+            return act(agent, observation, episode_key(seed, episode), step)
 
         return jax.lax.map(slot_action, (episodes, steps, observations))
 
@@ -105,7 +109,7 @@ class EnvSlots:
             self.episodes[slot] = -1  # Its last observation stays, a placeholder for the masked policy call.
             return
         episode = queue.pop(0)
-        self.observations[slot], _ = self.envs[slot].reset(seed=seed * 100_003 + episode)
+        self.observations[slot], _ = self.envs[slot].reset(seed=episode_env_seed(seed, episode))
         self.episodes[slot], self.steps[slot], self.returns[slot] = episode, 0, 0.0
 
     def _state(self):
@@ -208,10 +212,11 @@ class BatchedEvaluator:
     environments (picklable zero-argument factories when `workers > 1`); use it as a context manager or
     call `close()`."""
 
-    def __init__(self, make_envs, episodes, workers=1, max_envs=DEFAULT_MAX_ENVS):
+    def __init__(self, make_envs, episodes, workers=1, max_envs=None):
         if episodes < 1:
             raise ValueError(f'episodes must be at least 1, got {episodes}')
         self.num_agents, self.episodes = len(make_envs), episodes
+        max_envs = default_max_envs(workers) if max_envs is None else max_envs
         self.envs_per_agent = min(episodes, max(1, max_envs // self.num_agents))
         slot_envs = [make_env for make_env in make_envs for _ in range(self.envs_per_agent)]
         self.groups = []

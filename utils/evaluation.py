@@ -17,29 +17,40 @@ def final_info_stats(info):
     return stats
 
 
+def episode_key(seed, episode):
+    """The policy key of evaluation episode `episode` of seed `seed` (traceable: used inside jit too)."""
+    return jax.random.fold_in(jax.random.PRNGKey(seed), episode)
+
+
+def episode_env_seed(seed, episode):
+    """The environment reset seed of evaluation episode `episode` of seed `seed`."""
+    return seed * 100_003 + episode
+
+
 @jax.jit
-def act(agent, observation, episode_key, step):
+def act(agent, observation, key, step):
     """The policy's action at `step` of an episode, in one dispatch (key folding included).
 
     Temperature 0, as the references evaluate: stochastic actors (IQL, ReBRAC, SAC) act with
     their mean; one-step latent policies (DROL, FQL) still draw their latent.
     """
-    return agent.sample_actions(observation, seed=jax.random.fold_in(episode_key, step), temperature=0.0)
+    return agent.sample_actions(observation, seed=jax.random.fold_in(key, step), temperature=0.0)
 
 
-def run_episodes(agent, env, num_episodes, seed, first_episode=0, render=False):
-    """Runs episodes `first_episode ..` with policy keys and env seeds derived from `seed`.
+def run_episodes(agent, env, num_episodes, seed, render=False):
+    """Runs episodes 0 .. num_episodes - 1 with policy keys and env seeds derived from `seed`.
 
-    Episode i uses the same seeds wherever it runs, so splitting episodes over workers
-    gives the same episodes as one serial loop. Returns per-episode stats and frames.
+    Episode i uses the same seeds wherever it runs, so the batched evaluation
+    (`utils/batched_evaluation.py`) gives the same episodes as this serial loop. Returns
+    per-episode stats and frames.
     """
     episodes, videos = [], []
-    for episode in range(first_episode, first_episode + num_episodes):
-        episode_key = jax.random.fold_in(jax.random.PRNGKey(seed), episode)
-        observation, info = env.reset(seed=seed * 100_003 + episode)
+    for episode in range(num_episodes):
+        key = episode_key(seed, episode)
+        observation, info = env.reset(seed=episode_env_seed(seed, episode))
         total_return, length, done, frames = 0.0, 0, False, []
         while not done:
-            action = act(agent, observation, episode_key, length)
+            action = act(agent, observation, key, length)
             observation, reward, terminated, truncated, info = env.step(np.asarray(action))
             total_return += float(reward)
             length += 1
