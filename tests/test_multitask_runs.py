@@ -146,3 +146,22 @@ def test_task_datasets_are_each_tasks_own_labels_over_one_copy(cube_single_datas
             assert together.keys() == alone.keys()
             for key, value in together.items():
                 np.testing.assert_array_equal(value[row] if key in ('rewards', 'masks') else value, alone[key])
+
+
+def test_a_grouped_sweep_runs_one_process_writing_every_run_directory(cube_single_dataset, tmp_path):
+    sweep_dir = tmp_path / 'sweep'
+    result = subprocess.run(
+        [
+            sys.executable, '-m', 'scripts.sweep', '--suite=ogbench-all', '--agents=drol', '--seeds=0-1',
+            '--envs=cube-single-play-task1,cube-single-play-task2', '--format=groups', '--run',
+            f'--sweep_dir={sweep_dir}', '--', '--offline_steps=20', '--log_interval=10', '--eval_interval=20',
+            '--eval_episodes=1', f'--dataset_path={cube_single_dataset}', *TINY,
+        ],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.count('[ok]') == 1 and '--tasks=1-2 --seed=0 --num_seeds=2' in result.stdout
+    for task in (1, 2):
+        for seed in (0, 1):
+            rows = read_csv(sweep_dir / 'runs' / f'drol_cube-single-play-task{task}_sd{seed}' / 'eval.csv')
+            assert [int(float(row['step'])) for row in rows] == [1, 20]
