@@ -17,6 +17,7 @@ ENTRY_POINTS = [
     ['-m', 'envs.generate_dataset'],
     ['-m', 'envs.dataset_report'],
     ['benchmarks/update_speed.py'],
+    ['benchmarks/batch_jobs.py'],
 ]
 
 

@@ -78,6 +78,18 @@ sharded, _, _, _ = train_fn(sharded_agents, sharded_keys, data)
 plain_leaves = jax.tree_util.tree_leaves(plain.network.params)
 for a, b in zip(plain_leaves, jax.tree_util.tree_leaves(sharded.network.params), strict=True):
     np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)
+
+# Agents of two tasks (--tasks): the task ids are sharded with them.
+import jax.numpy as jnp
+rewards, masks = jnp.stack([data['rewards'], -data['rewards']]), jnp.stack([data['masks']] * 2)
+tasks_data = {**data, 'rewards': rewards, 'masks': masks}
+task_ids = jnp.array([0, 0, 1, 1])
+tasks_fn = make_train_fn(16, 3, num_seeds=4, tasks=True)
+plain, _, _, _ = tasks_fn(agents, keys, tasks_data, task_ids)
+sharded, _, _, _ = tasks_fn(sharded_agents, sharded_keys, tasks_data, shard_seeds(task_ids, 4))
+plain_leaves, sharded_leaves = (jax.tree_util.tree_leaves(t.network.params) for t in (plain, sharded))
+for a, b in zip(plain_leaves, sharded_leaves, strict=True):
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)
 print('SHARDED_OK')
 """
 
