@@ -201,7 +201,7 @@ def run(flags, explicit_keys=frozenset()):
         )
         for i, label in enumerate(labels):
             last = f'; last evaluation: {headline(eval_logs[i].rows[-1])}' if eval_logs[i].rows else ''
-            print(f'{label[0].upper()}{label[1:]} already finished at step {start_step} ({lengths}){last}.')
+            print(f'{label}: already finished at step {start_step} ({lengths}){last}.')
         print(f'Nothing to train. Logs: {run_dirs[0]}' + (' and others' if len(run_dirs) > 1 else ''))
         return stack_seeds(agents)
     started = time.time()

@@ -43,14 +43,15 @@ from utils.quiet_output import quiet_third_party_output
 
 
 def default_max_envs(workers):
-    """Two environments per worker, and at least 8 (about 1.2 GB of manipulation environments).
+    """Two environments per worker process (the main process counts as one).
 
-    Why so few: the per-step costs that batching shares (one policy call, one message per worker)
-    are already small beside the environment steps (about 0.9 ms each for cube-single on a CPU
-    core), so more environments per worker buy little and cost 150 MB each; more workers are
-    what make evaluation faster. With more agents than this, each agent still gets one.
+    Why so few: an OGBench manipulation environment holds about 150 MB, and the per-step costs that
+    batching shares (one policy call, one message per worker) are already small beside the
+    environment steps (about 0.9 ms each for cube-single on a CPU core), so more environments per
+    worker buy little; more workers are what make evaluation faster. Every agent still gets one
+    environment, however many agents there are.
     """
-    return max(8, 2 * workers)
+    return 2 * max(1, workers)
 
 
 @jax.jit

@@ -170,8 +170,9 @@ def load_common_step(run_dirs, agent_templates, data_key_templates):
         have = [d for d, s in zip(run_dirs, steps, strict=True) if s]
         missing = [d for d, s in zip(run_dirs, steps, strict=True) if not s]
         raise UserError(
-            f'{", ".join(have)} have checkpoints but {", ".join(missing)} have none, so these seeds cannot '
-            'continue together: run the new seeds separately (--seed, --num_seeds), or use --noresume.'
+            f'{", ".join(have)} have checkpoints but {", ".join(missing)} have none, so these runs cannot '
+            'continue together: run the new seeds or tasks separately (--seed, --num_seeds, --tasks), '
+            'or use --noresume.'
         )
     for step in sorted(set.intersection(*steps), reverse=True):
         try:
