@@ -5,8 +5,10 @@ numbers, continue the same way, and read like any other run in the report.
 """
 
 import json
+import signal
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -165,3 +167,35 @@ def test_a_grouped_sweep_runs_one_process_writing_every_run_directory(cube_singl
         for seed in (0, 1):
             rows = read_csv(sweep_dir / 'runs' / f'drol_cube-single-play-task{task}_sd{seed}' / 'eval.csv')
             assert [int(float(row['step'])) for row in rows] == [1, 20]
+
+
+def test_a_killed_tasks_run_resumes_to_the_same_result(cube_single_dataset, tmp_path):
+    """SIGKILL in the middle of a --tasks run, then the same command: every (task, seed) ends with the rows
+    and numbers of an uninterrupted run, none duplicated or missing."""
+    names = ['cube-single-play-task1', 'cube-single-play-task2']
+    dataset = dataset_reaching_goals(cube_single_dataset, tmp_path, names)
+    steps = ('--offline_steps=1500', '--log_interval=100', '--save_interval=300', '--eval_interval=0')
+
+    def args(save_dir):
+        return (*command(dataset, save_dir, '--env_name=cube-single-play', '--tasks=1-2', '--num_seeds=2'), *steps)
+
+    run_main(*args(tmp_path / 'straight'))
+    runs = [f'drol_{name}_sd{seed}' for name in names for seed in (0, 1)]
+    killed = [tmp_path / 'killed' / 'g' / run for run in runs]
+    process = subprocess.Popen(
+        [sys.executable, 'main.py', *args(tmp_path / 'killed')],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.time() + 300
+    while not all((d / 'checkpoint_600.msgpack').exists() for d in killed) and time.time() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not (killed[0] / 'checkpoint_1500.msgpack').exists(), 'the run ended before it was killed'
+    assert 'Resuming from step' in run_main(*args(tmp_path / 'killed')).stdout
+    for run, killed_dir in zip(runs, killed, strict=True):
+        rows = read_csv(killed_dir / 'train.csv')
+        straight = read_csv(tmp_path / 'straight' / 'g' / run / 'train.csv')
+        assert [int(float(r['step'])) for r in rows] == [1, *range(100, 1501, 100)]
+        strip = [{k: v for k, v in r.items() if not k.startswith('time/')} for r in (*rows, *straight)]
+        assert strip[: len(rows)] == strip[len(rows) :], run
