@@ -2,8 +2,10 @@
 
 import csv
 import os
+import signal
 import subprocess
 import sys
+import time
 
 import gymnasium
 import numpy as np
@@ -52,6 +54,19 @@ def run_main(*args, check=True):
     if check and result.returncode != 0:
         raise AssertionError(f'main.py failed ({result.returncode}):\n{result.stdout}\n{result.stderr}')
     return result
+
+
+def kill_main_when(ready, *args, poll=0.02, timeout=300):
+    """Starts main.py with `args`, waits until `ready()` (e.g. a checkpoint exists), then SIGKILLs it,
+    as a pre-empted job dies: no handler runs."""
+    process = subprocess.Popen(
+        [sys.executable, 'main.py', *args], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.time() + timeout
+    while not ready() and time.time() < deadline:
+        time.sleep(poll)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
 
 
 def read_csv(path):

@@ -5,16 +5,14 @@ numbers, continue the same way, and read like any other run in the report.
 """
 
 import json
-import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
 
 from envs.ogbench_names import task_names
-from tests.helpers import ROOT, TINY, read_csv, run_main
+from tests.helpers import ROOT, TINY, kill_main_when, read_csv, run_main
 from utils.errors import UserError
 
 pytestmark = pytest.mark.slow
@@ -182,15 +180,7 @@ def test_a_killed_tasks_run_resumes_to_the_same_result(cube_single_dataset, tmp_
     run_main(*args(tmp_path / 'straight'))
     runs = [f'drol_{name}_sd{seed}' for name in names for seed in (0, 1)]
     killed = [tmp_path / 'killed' / 'g' / run for run in runs]
-    process = subprocess.Popen(
-        [sys.executable, 'main.py', *args(tmp_path / 'killed')],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    deadline = time.time() + 300
-    while not all((d / 'checkpoint_600.msgpack').exists() for d in killed) and time.time() < deadline:
-        time.sleep(0.05)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+    kill_main_when(lambda: all((d / 'checkpoint_600.msgpack').exists() for d in killed), *args(tmp_path / 'killed'))
     assert not (killed[0] / 'checkpoint_1500.msgpack').exists(), 'the run ended before it was killed'
     assert 'Resuming from step' in run_main(*args(tmp_path / 'killed')).stdout
     for run, killed_dir in zip(runs, killed, strict=True):

@@ -1,16 +1,11 @@
 """Offline-to-online runs through main.py: every agent, and a SIGKILL mid-online that resumes exactly."""
 
-import signal
-import subprocess
-import sys
-import time
-
 import jax
 import numpy as np
 import pytest
 
 from agents import AGENTS
-from tests.helpers import ROOT, TINY, read_csv, run_main, tiny_config
+from tests.helpers import TINY, kill_main_when, read_csv, run_main, tiny_config
 
 pytestmark = pytest.mark.slow
 
@@ -96,17 +91,8 @@ def test_killed_online_run_resumes_to_the_same_result(cube_single_dataset, tmp_p
     run_main(*command(cube_single_dataset, tmp_path / 'straight', 'drol', *args))
 
     killed_dir = run_dir_of(tmp_path / 'killed')
-    process = subprocess.Popen(
-        [sys.executable, 'main.py', *command(cube_single_dataset, tmp_path / 'killed', 'drol', *args)],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.time() + 300
-    while not (killed_dir / 'checkpoint_300.msgpack').exists() and time.time() < deadline:
-        time.sleep(0.02)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+    killed_command = command(cube_single_dataset, tmp_path / 'killed', 'drol', *args)
+    kill_main_when((killed_dir / 'checkpoint_300.msgpack').exists, *killed_command)
     assert not (killed_dir / 'checkpoint_1020.msgpack').exists(), 'the run ended before it was killed'
     result = run_main(*command(cube_single_dataset, tmp_path / 'killed', 'drol', *args))
     resumed_at = int(result.stdout.split('Resuming from step ')[1].split()[0])

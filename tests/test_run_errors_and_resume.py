@@ -1,14 +1,9 @@
 """Reliability: clear errors for bad input, kill-and-resume, determinism, divergence guard."""
 
-import signal
-import subprocess
-import sys
-import time
-
 import numpy as np
 import pytest
 
-from tests.helpers import ROOT, TINY, read_csv, run_main, tiny_config, write_ogbench_dataset
+from tests.helpers import TINY, kill_main_when, read_csv, run_main, tiny_config, write_ogbench_dataset
 
 pytestmark = pytest.mark.slow
 
@@ -94,17 +89,9 @@ def test_killed_run_resumes_to_the_same_result(cube_single_dataset, tmp_path):
     run_main(*common(cube_single_dataset, tmp_path / 'again'), *steps)
 
     killed_dir = tmp_path / 'killed' / 'Debug' / 'drol_cube-single-play_sd0'
-    process = subprocess.Popen(
-        [sys.executable, 'main.py', *common(cube_single_dataset, tmp_path / 'killed'), *steps],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    kill_main_when(
+        (killed_dir / 'checkpoint_1000.msgpack').exists, *common(cube_single_dataset, tmp_path / 'killed'), *steps
     )
-    deadline = time.time() + 300
-    while not (killed_dir / 'checkpoint_1000.msgpack').exists() and time.time() < deadline:
-        time.sleep(0.05)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
     assert not (killed_dir / 'checkpoint_3000.msgpack').exists(), 'the run ended before it was killed'
     run_main(*common(cube_single_dataset, tmp_path / 'killed'), *steps)
 
