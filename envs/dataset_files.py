@@ -23,6 +23,7 @@ import zlib
 
 import numpy as np
 
+from envs.ogbench_names import GENERATABLE_FAMILIES
 from utils.errors import UserError
 
 GENERATOR = 'envs.generate_dataset'
@@ -193,8 +194,6 @@ def _how_to_get(path: str) -> str:
     The generator writes into `<dataset_dir>/generated/`, so a file there names its parent as
     the dataset folder.
     """
-    from envs.generate_dataset import GENERATABLE_FAMILIES  # Here: generate_dataset imports this module.
-
     directory, name = os.path.split(path)
     match = re.fullmatch(r'(.+)-v0(?:-val)?\.npz', name)
     if match is None:

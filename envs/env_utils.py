@@ -26,14 +26,19 @@ from envs.dataset_files import (
 )
 from envs.generate_dataset import (
     COMMAND_LINE,
-    GENERATABLE_FAMILIES,
     GENERATED_SUBDIR,
     MAX_EPISODE_STEPS,
     exit_on_interrupt,
     generate_dataset,
     generation_request,
 )
-from envs.ogbench_names import LOCOMOTION_PREFIXES, full_name, parse_ogbench_name, unknown_name_error
+from envs.ogbench_names import (
+    GENERATABLE_FAMILIES,
+    LOCOMOTION_PREFIXES,
+    full_name,
+    parse_ogbench_name,
+    unknown_name_error,
+)
 from utils.datasets import TASK_KEYS
 from utils.downloads import download_timeout
 from utils.errors import UserError

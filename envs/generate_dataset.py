@@ -48,11 +48,11 @@ from envs.dataset_files import (
     write_atomically,
     write_synced,
 )
+from envs.ogbench_names import GENERATABLE_FAMILIES
 from utils.errors import UserError, run_app
 from utils.progress import Progress
 from utils.quiet_output import quiet_third_party_output
 
-GENERATABLE_FAMILIES = ('cube-single', 'cube-double', 'cube-triple', 'scene', 'puzzle-3x3', 'puzzle-4x4')
 DATASET_TYPES = ('play', 'noisy')
 
 # OGBench's recipe: plan oracles follow a noisy pre-computed plan ('play'); Markov oracles are

@@ -28,6 +28,8 @@ PAPER_FAMILIES = (
     'scene-play', 'puzzle-3x3-play', 'puzzle-4x4-play',
 )  # fmt: skip
 LOCOMOTION_PREFIXES = ('pointmaze', 'antmaze', 'humanoidmaze', 'antsoccer')
+# Environments whose datasets OGBench's scripted oracles (shipped in `ogbench`) can generate: envs/generate_dataset.py.
+GENERATABLE_FAMILIES = ('cube-single', 'cube-double', 'cube-triple', 'scene', 'puzzle-3x3', 'puzzle-4x4')
 
 _NAME = re.compile(r'^(?P<family>.+?)(?:-singletask)?(?:-task(?P<task>\d+))?(?:-v0)?$')
 

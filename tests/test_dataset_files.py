@@ -1,5 +1,6 @@
 """check_ogbench_file: every bad dataset file ends in a UserError naming the file and the problem."""
 
+import ast
 import io
 import os
 
@@ -172,3 +173,29 @@ def test_directory_instead_of_file(tmp_path):
     directory = tmp_path / 'cube-single-play-v0.npz'
     os.mkdir(directory)
     assert 'not a readable' in _error(str(directory))
+
+
+def _envs_imports():
+    """{module: envs modules it imports anywhere, function bodies included}, read from the sources of envs/."""
+    folder = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'envs')
+    modules = {name[: -len('.py')] for name in os.listdir(folder) if name.endswith('.py')}
+    graph = {}
+    for module in modules:
+        with open(os.path.join(folder, f'{module}.py')) as file:
+            tree = ast.parse(file.read())
+        names = [alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names]
+        names += [node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module]
+        graph[module] = {name.split('.')[1] for name in names if name.startswith('envs.')} & modules
+    return graph
+
+
+def test_envs_modules_import_each_other_without_a_circle():
+    """dataset_files once imported generate_dataset inside a function to dodge the circle; one side knows the other."""
+    graph = _envs_imports()
+    assert 'dataset_files' in graph['generate_dataset']
+
+    def reaches(start, target, seen=()):
+        return any(n == target or (n not in seen and reaches(n, target, (*seen, n))) for n in graph[start])
+
+    circles = [module for module in graph if reaches(module, module)]
+    assert circles == [], f'envs modules in an import circle: {circles}'

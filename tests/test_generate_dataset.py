@@ -15,7 +15,8 @@ import pytest
 
 from envs.dataset_files import check_ogbench_file
 from envs.dataset_report import report
-from envs.generate_dataset import GENERATABLE_FAMILIES, family_of, generate_dataset, make_oracles
+from envs.generate_dataset import family_of, generate_dataset, make_oracles
+from envs.ogbench_names import GENERATABLE_FAMILIES
 from utils.errors import UserError
 
 pytestmark = pytest.mark.slow
