@@ -6,7 +6,9 @@
 #
 # Why a script and not requirements.txt: D4RL needs the old MuJoCo 2.1 library, mujoco-py
 # (compiled against it on first import), gym 0.23 and Debian GL packages, none of which the
-# OGBench runs need. Every step checks before it acts, so running it again is cheap.
+# OGBench runs need. Every step checks before it acts, so running it again is cheap. Missing
+# Debian packages are installed with apt-get as root; any other user is asked before sudo runs
+# (or, without a terminal, given the command to run).
 #
 # LD_LIBRARY_PATH: nothing to export. envs/d4rl_utils.py adds MuJoCo's bin folder to it
 # (mujoco-py refuses to import otherwise) and loads libmujoco210.so with ctypes, so that
@@ -39,12 +41,28 @@ missing=()
 for package in "${APT_PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || missing+=("$package")
 done
+# As root (CI, containers) they are installed; otherwise sudo runs only when the user says yes at a
+# terminal, and without a terminal the script prints the command for the user to run, and stops.
 if [ ${#missing[@]} -gt 0 ]; then
-    step "apt packages: ${missing[*]}"
-    sudo=""
-    [ "$(id -u)" -ne 0 ] && sudo=sudo
-    $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    install=(apt-get install -y -qq --no-install-recommends "${missing[@]}")
+    if [ "$(id -u)" -eq 0 ]; then
+        step "apt packages (as root): ${missing[*]}"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive "${install[@]}" >/dev/null
+    else
+        command="sudo apt-get update && sudo apt-get install -y --no-install-recommends ${missing[*]}"
+        step "missing Debian packages: ${missing[*]}"
+        answer=""
+        if [ -t 0 ]; then
+            read -r -p "[install_d4rl] Run \`$command\` now (sudo may ask for your password)? [y/N] " answer || true
+        fi
+        if [[ $answer != [yY]* ]]; then
+            echo "Install them with \`$command\`, then rerun \`bash scripts/install_d4rl.sh\`." >&2
+            exit 2
+        fi
+        sudo apt-get update -qq
+        sudo env DEBIAN_FRONTEND=noninteractive "${install[@]}" >/dev/null
+    fi
 fi
 if ! "$PYTHON" -c 'import os, sys, sysconfig; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))'; then
     echo "$PYTHON has no C headers (Python.h); install its -dev package (e.g. python3-dev) and rerun." >&2
