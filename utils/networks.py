@@ -2,7 +2,8 @@
 Gaussian actor and a log-parameterised scalar.
 
 Parameter names follow the FQL codebase (seohongpark/fql, utils/networks.py) throughout, so its
-checkpoints and the golden fixtures map onto these modules 1:1.
+checkpoints and the golden fixtures map onto these modules 1:1. Every matrix product goes through
+`dense`, whose operand dtype `utils.precision` chooses (bfloat16 under `--precision=bf16`).
 """
 
 from typing import Optional, Sequence
@@ -11,9 +12,18 @@ import distrax
 import flax.linen as nn
 import jax.numpy as jnp
 
+from utils.precision import compute_dtype
+
 
 def default_init(scale=1.0):
     return nn.initializers.variance_scaling(scale, 'fan_avg', 'uniform')
+
+
+def dense(features, scale=1.0):
+    """nn.Dense with the FQL codebase's initialisation and its product in the process's compute
+    dtype, read here at trace time (float32 parameters either way). Callers cast its output to
+    float32, so only the products change precision, never what the losses see."""
+    return nn.Dense(features, kernel_init=default_init(scale), dtype=compute_dtype())
 
 
 class MLP(nn.Module):
@@ -26,7 +36,7 @@ class MLP(nn.Module):
     @nn.compact
     def __call__(self, x):
         for i, size in enumerate(self.hidden_dims):
-            x = nn.Dense(size, kernel_init=default_init())(x)
+            x = dense(size)(x).astype(jnp.float32)
             if i + 1 < len(self.hidden_dims) or self.activate_final:
                 x = nn.gelu(x)
                 if self.layer_norm:
@@ -137,17 +147,17 @@ class Actor(nn.Module):
 
     def setup(self):
         self.actor_net = MLP(self.hidden_dims, activate_final=True, layer_norm=self.layer_norm)
-        self.mean_net = nn.Dense(self.action_dim, kernel_init=default_init(self.final_fc_init_scale))
+        self.mean_net = dense(self.action_dim, self.final_fc_init_scale)
         if self.state_dependent_std:
-            self.log_std_net = nn.Dense(self.action_dim, kernel_init=default_init(self.final_fc_init_scale))
+            self.log_std_net = dense(self.action_dim, self.final_fc_init_scale)
         elif not self.const_std:
             self.log_stds = self.param('log_stds', nn.initializers.zeros, (self.action_dim,))
 
     def __call__(self, observations, temperature=1.0):
         features = self.actor_net(observations)
-        means = self.mean_net(features)
+        means = self.mean_net(features).astype(jnp.float32)
         if self.state_dependent_std:
-            log_stds = self.log_std_net(features)
+            log_stds = self.log_std_net(features).astype(jnp.float32)
         elif self.const_std:
             log_stds = jnp.zeros_like(means)
         else:

@@ -1,0 +1,90 @@
+"""utils.precision: a bad name is one line, `highest` sets jax's matmul precision, `bf16` casts the
+networks' products (and only them) to bfloat16, `default` changes nothing, and spawned children
+inherit the choice."""
+
+import multiprocessing
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from utils.errors import UserError
+from utils.networks import MLP, Actor
+from utils.precision import MATMUL_VARIABLE, PRECISION_VARIABLE, PRECISIONS, compute_dtype, use_precision
+
+
+@pytest.fixture(autouse=True)
+def restore_precision(monkeypatch):
+    """Each test starts unset and leaves the process as it found it (variables and jax config)."""
+    monkeypatch.delenv(PRECISION_VARIABLE, raising=False)
+    monkeypatch.delenv(MATMUL_VARIABLE, raising=False)
+    before = jax.config.jax_default_matmul_precision
+    yield
+    jax.config.update('jax_default_matmul_precision', before)
+
+
+def precision_seen_by_child():
+    """Run in a spawned process: what it inherited."""
+    return jax.config.jax_default_matmul_precision, str(compute_dtype())
+
+
+def mlp_output_and_params():
+    """A 2-hidden-layer MLP's output on fixed inputs, traced under the precision now in force."""
+    mlp = MLP((64, 64, 3), layer_norm=True)
+    x = jax.random.normal(jax.random.PRNGKey(1), (8, 17))
+    params = mlp.init(jax.random.PRNGKey(0), x)
+    return jax.jit(mlp.apply)(params, x), params
+
+
+def test_a_bad_name_is_one_line_naming_the_values():
+    with pytest.raises(UserError) as error:
+        use_precision('fp16')
+    message = str(error.value)
+    assert '\n' not in message and 'fp16' in message
+    assert all(name in message for name in PRECISIONS)
+
+
+def test_each_precision_says_what_it_means_on_this_device():
+    for name in PRECISIONS:
+        line = use_precision(name)
+        assert '\n' not in line and name in line and jax.default_backend() in line
+
+
+def test_highest_sets_the_matmul_precision_and_default_clears_it():
+    use_precision('highest')
+    assert jax.config.jax_default_matmul_precision == 'highest'
+    use_precision('default')
+    assert jax.config.jax_default_matmul_precision is None
+
+
+def test_bf16_rounds_the_products_keeps_float32_params_and_outputs_and_default_changes_nothing():
+    unset, _ = mlp_output_and_params()
+    use_precision('default')
+    default, _ = mlp_output_and_params()
+    np.testing.assert_array_equal(default, unset)
+    use_precision('bf16')
+    bf16, params = mlp_output_and_params()
+    assert bf16.dtype == jnp.float32
+    assert all(leaf.dtype == jnp.float32 for leaf in jax.tree_util.tree_leaves(params))
+    difference = float(jnp.max(jnp.abs(bf16 - unset)))
+    assert 1e-4 < difference < 0.1 * float(jnp.max(jnp.abs(unset)))
+
+
+def test_bf16_reaches_the_actor_heads():
+    actor = Actor((32, 32), action_dim=4, state_dependent_std=True, final_fc_init_scale=1.0)
+    x = jax.random.normal(jax.random.PRNGKey(1), (8, 17))
+    params = actor.init(jax.random.PRNGKey(0), x)
+    means = actor.apply(params, x).mode()
+    use_precision('bf16')
+    rounded = actor.apply(params, x).mode()
+    assert rounded.dtype == jnp.float32 and not np.array_equal(rounded, means)
+
+
+@pytest.mark.parametrize('name', PRECISIONS)
+def test_a_spawned_child_process_inherits_the_precision(name):
+    use_precision(name)
+    with multiprocessing.get_context('spawn').Pool(1) as pool:
+        matmul, dtype = pool.apply(precision_seen_by_child)
+    assert matmul == ('highest' if name == 'highest' else None)
+    assert dtype == str(jnp.bfloat16 if name == 'bf16' else None)
