@@ -84,6 +84,10 @@ class Agent(flax.struct.PyTreeNode):
     presets = {}
     # The same for offline-to-online runs (--online_steps > 0), applied on top of `presets`.
     online_presets = {}
+    # Keys that `paper_table` (a paper's per-environment table) sets for this agent: where it has no
+    # value for an environment, `preset_note` says that the default is kept.
+    paper_keys = ()
+    paper_table = ''
 
     def total_loss(self, batch, grad_params, rng=None):
         """Critic loss + actor loss on one batch (keys split as the references do), with their
@@ -129,6 +133,25 @@ class Agent(flax.struct.PyTreeNode):
         """What `preset` adds for an offline-to-online run on `env_key`: the `online_presets` table
         under 'paper' and 'drol_star', nothing under 'none'."""
         return dict(cls.online_presets.get(env_key, {})) if preset in ('paper', 'drol_star') else {}
+
+    @classmethod
+    def preset_note(cls, preset, env_key, online=False, explicit_keys=()):
+        """A sentence naming the `paper_keys` that `preset` leaves at their defaults on `env_key`
+        because the paper's table gives no value there ('' when it gives them all, or under 'none'),
+        so that a run never passes a default off as the paper's setting."""
+        given = cls.preset_overrides(preset, env_key)
+        if online:
+            given.update(cls.online_preset_overrides(preset, env_key))
+        missing = [key for key in cls.paper_keys if key not in given and key not in explicit_keys]
+        if preset == 'none' or not missing:
+            return ''
+        config = cls.default_config()
+        defaults = ', '.join(f'{key}={config[key]}' for key in missing)
+        setting = 'offline-to-online' if online else 'offline'
+        return (
+            f'{cls.paper_table} give {config.agent_name} no {", ".join(missing)} for {env_key} ({setting}): '
+            f'keeping the default{"s" * (len(missing) > 1)} {defaults}.'
+        )
 
     @classmethod
     def config_problems(cls, config):

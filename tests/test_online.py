@@ -157,11 +157,11 @@ def test_fql_online_presets_are_the_fql_readme_commands(env):
     assert fql.online_preset_overrides('none', env) == {}
 
 
-def test_only_fql_has_online_presets():
-    """The README's other online commands (IQL, ReBRAC, IFQL, RLPD on humanoidmaze-medium) set what
-    the offline presets already set; DROL has no published online settings."""
+def test_online_presets_come_from_the_fql_paper_and_readme_only():
+    """FQL's follow its README; IQL, ReBRAC and IFQL's the FQL paper's Table 7 (tests/test_presets.py);
+    RLPD's README command sets what its offline preset sets; DROL has no published online settings."""
     assert set(AGENTS['fql'].online_presets) == set(FQL_README_ONLINE)
-    for name in set(AGENTS) - {'fql'}:
+    for name in set(AGENTS) - {'fql', 'iql', 'rebrac', 'ifql'}:
         assert AGENTS[name].online_presets == {}, name
 
 

@@ -6,6 +6,11 @@ Sources, as recorded in the project's algorithm notes (docs/algorithm.md):
   "tuned supporting reruns" section (preset 'drol_star', the DROL* rows with their tuned K).
 - FQL: the exact commands in the FQL README (github.com/seohongpark/fql); FQL's presets 'paper' and
   'drol_star' are the same.
+- IQL, ReBRAC, IFQL: the FQL paper (Park, Li, Levine, ICML 2025), Appendix E.2: Table 6 (offline) and
+  Table 7 (offline-to-online), one row per OGBench family for its five tasks, and its method notes (IQL
+  uses [256] * 4 MLPs on the state-based manipulation families); plus the discount 0.995 of the FQL
+  README's baseline commands on the long-horizon families. Where a table has no value, the agent's
+  default stays and `preset_note` says so.
 
 A preset returns exactly the agent config keys it sets: a flag left at its default (e.g. FQL's discount
 0.99 on antmaze-large-navigate, DROL's K = 16 under 'paper') must be absent.
@@ -116,6 +121,85 @@ FQL_TABLE = {
 }
 
 
+# FQL paper, Table 6: environment -> (IQL alpha, ReBRAC (alpha1, alpha2), IFQL N); None: no value given
+# (antsoccer is missing from the table; IQL's and ReBRAC's D4RL numbers are prior work's).
+FQL_PAPER_TABLE_6 = {
+    'antmaze-large-navigate': (10, (0.003, 0.01), 32),
+    'antmaze-giant-navigate': (10, (0.003, 0.01), 32),
+    'humanoidmaze-medium-navigate': (10, (0.01, 0.01), 32),
+    'humanoidmaze-large-navigate': (10, (0.01, 0.01), 32),
+    'antsoccer-arena-navigate': (None, None, None),
+    'cube-single-play': (1, (1, 0), 32),
+    'cube-double-play': (0.3, (0.1, 0), 32),
+    'scene-play': (10, (0.1, 0.01), 32),
+    'puzzle-3x3-play': (10, (0.3, 0.01), 32),
+    'puzzle-4x4-play': (3, (0.3, 0.01), 32),
+    'antmaze-umaze-v2': (None, None, 32),
+    'antmaze-umaze-diverse-v2': (None, None, 32),
+    'antmaze-medium-play-v2': (None, None, 32),
+    'antmaze-medium-diverse-v2': (None, None, 32),
+    'antmaze-large-play-v2': (None, None, 32),
+    'antmaze-large-diverse-v2': (None, None, 32),
+    'pen-human-v1': (None, None, 32),
+    'pen-cloned-v1': (None, None, 32),
+    'pen-expert-v1': (None, None, 32),
+    'door-human-v1': (None, None, 32),
+    'door-cloned-v1': (None, None, 128),
+    'door-expert-v1': (None, None, 32),
+    'hammer-human-v1': (None, None, 32),
+    'hammer-cloned-v1': (None, None, 32),
+    'hammer-expert-v1': (None, None, 32),
+    'relocate-human-v1': (None, None, 128),
+    'relocate-cloned-v1': (None, None, 32),
+    'relocate-expert-v1': (None, None, 32),
+}
+# FQL paper, Table 7 (offline-to-online), in the same shape; environments it lacks add nothing online.
+FQL_PAPER_TABLE_7 = {
+    'humanoidmaze-medium-navigate': (10, (0.01, 0.01), 32),
+    'antsoccer-arena-navigate': (1, (0.01, 0.01), 64),
+    'cube-double-play': (0.3, (0.1, 0), 32),
+    'scene-play': (10, (0.1, 0.01), 32),
+    'puzzle-4x4-play': (3, (0.3, 0.01), 32),
+    'antmaze-umaze-v2': (None, None, 32),
+    'antmaze-umaze-diverse-v2': (None, None, 32),
+    'antmaze-medium-play-v2': (None, None, 32),
+    'antmaze-medium-diverse-v2': (None, None, 32),
+    'antmaze-large-play-v2': (None, None, 32),
+    'antmaze-large-diverse-v2': (None, None, 32),
+    'pen-cloned-v1': (None, None, 128),
+    'door-cloned-v1': (None, None, 128),
+    'hammer-cloned-v1': (None, None, 128),
+    'relocate-cloned-v1': (None, None, 128),
+}
+# The FQL README's baseline commands' discount on the long-horizon families (the FQL paper: antmaze-giant,
+# humanoidmaze, antsoccer), and IQL's smaller MLPs on the state-based manipulation families.
+LONG_HORIZON = ('antmaze-giant-navigate', 'humanoidmaze-medium-navigate', 'humanoidmaze-large-navigate',
+                'antsoccer-arena-navigate')  # fmt: skip
+MANIPULATION = ('cube-single-play', 'cube-double-play', 'scene-play', 'puzzle-3x3-play', 'puzzle-4x4-play')
+BASELINE_COLUMNS = {'iql': 0, 'rebrac': 1, 'ifql': 2}
+
+
+def _baseline_settings(agent, cell):
+    """The config keys a table cell sets for `agent` (nothing for None)."""
+    if cell is None:
+        return {}
+    if agent == 'iql':
+        return {'alpha': float(cell)}
+    if agent == 'rebrac':
+        return {'alpha_actor': float(cell[0]), 'alpha_critic': float(cell[1])}
+    return {'num_samples': int(cell)}
+
+
+def _baseline_expected(agent, preset, env):
+    if preset == 'none':
+        return {}
+    expected = {'discount': 0.995} if env in LONG_HORIZON else {}
+    expected.update(_baseline_settings(agent, FQL_PAPER_TABLE_6[env][BASELINE_COLUMNS[agent]]))
+    if agent == 'iql' and env in MANIPULATION:
+        expected.update(actor_hidden_dims=(256,) * 4, value_hidden_dims=(256,) * 4)
+    return expected
+
+
 def _drol_expected(preset, env):
     if preset == 'none':
         return {}
@@ -143,6 +227,12 @@ EXPECTED = {
     agent: {preset: {env: expected_fn(preset, env) for env in ALL_ENVS} for preset in PRESETS}
     for agent, expected_fn in (('drol', _drol_expected), ('fql', _fql_expected))
 }
+EXPECTED.update(
+    {
+        agent: {preset: {env: _baseline_expected(agent, preset, env) for env in ALL_ENVS} for preset in PRESETS}
+        for agent in BASELINE_COLUMNS
+    }
+)
 CASES = [(agent, preset, env) for agent in EXPECTED for preset in PRESETS for env in ALL_ENVS]
 
 
@@ -169,9 +259,52 @@ def test_table_covers_every_environment(agent):
         assert set(EXPECTED[agent][preset]) == set(ALL_ENVS)
     assert set(DROL_OGBENCH) == set(OGBENCH_FAMILIES)
     assert set(DROL_D4RL_PAPER_BC) == set(DROL_D4RL_STAR) == set(D4RL_ANTMAZE + D4RL_ADROIT)
-    assert set(FQL_TABLE) == set(ALL_ENVS)
-    # Every known environment gets a non-empty preset except under 'none'.
-    assert all(EXPECTED[agent][preset][env] for preset in ('paper', 'drol_star') for env in ALL_ENVS)
+    assert set(FQL_TABLE) == set(ALL_ENVS) == set(FQL_PAPER_TABLE_6)
+    assert set(FQL_PAPER_TABLE_7) < set(ALL_ENVS) and len(FQL_PAPER_TABLE_7) == 15
+    # Every known environment gets a non-empty preset except under 'none', and except IQL and ReBRAC on
+    # D4RL, where the FQL paper's table gives nothing.
+    assert all(
+        EXPECTED[agent][preset][env] or (agent in ('iql', 'rebrac') and env in D4RL_ANTMAZE + D4RL_ADROIT)
+        for preset in ('paper', 'drol_star')
+        for env in ALL_ENVS
+    )
+
+
+BASELINE_CASES = [(agent, env) for agent in BASELINE_COLUMNS for env in ALL_ENVS]
+
+
+@pytest.mark.parametrize(('agent', 'env'), BASELINE_CASES, ids=[f'{a}-{e}' for a, e in BASELINE_CASES])
+def test_baseline_online_presets_are_table_7(agent, env):
+    """An offline-to-online run gets Table 7's values on top of the offline preset; elsewhere nothing more."""
+    row = FQL_PAPER_TABLE_7.get(env, (None, None, None))
+    expected = _baseline_settings(agent, row[BASELINE_COLUMNS[agent]])
+    assert AGENTS[agent].online_preset_overrides('paper', env) == expected
+    assert AGENTS[agent].online_preset_overrides('none', env) == {}
+
+
+@pytest.mark.parametrize(('agent', 'env'), BASELINE_CASES, ids=[f'{a}-{e}' for a, e in BASELINE_CASES])
+@pytest.mark.parametrize('online', [False, True])
+def test_baseline_preset_note_names_what_the_paper_does_not_give(agent, env, online):
+    """The printed note names exactly the table's keys left at their defaults, and nothing when the
+    table gives them (or under 'none', or when the user set them)."""
+    cell = FQL_PAPER_TABLE_6[env][BASELINE_COLUMNS[agent]]
+    if online and env in FQL_PAPER_TABLE_7:
+        cell = FQL_PAPER_TABLE_7[env][BASELINE_COLUMNS[agent]]
+    keys = {'iql': ['alpha'], 'rebrac': ['alpha_actor', 'alpha_critic'], 'ifql': ['num_samples']}[agent]
+    note = AGENTS[agent].preset_note('paper', env, online=online)
+    if cell is not None:
+        assert note == ''
+    else:
+        defaults = AGENTS[agent].default_config()
+        assert note.startswith("The FQL paper's Tables 6 and 7 give ") and f' for {env} ' in note
+        assert all(f'{key}={defaults[key]}' in note for key in keys), note
+    assert AGENTS[agent].preset_note('none', env, online=online) == ''
+    assert AGENTS[agent].preset_note('paper', env, online=online, explicit_keys=set(keys)) == ''
+
+
+@pytest.mark.parametrize('agent', ['drol', 'fql', 'sac'])
+def test_agents_without_a_paper_table_print_no_note(agent):
+    assert all(AGENTS[agent].preset_note('paper', env) == '' for env in ALL_ENVS)
 
 
 def test_apply_preset_keeps_explicit_key():
