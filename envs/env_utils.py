@@ -2,10 +2,12 @@
 
 OGBench datasets are found in this order: `--dataset_path`; the official file in
 `--dataset_dir`; a complete generated set in `<dataset_dir>/generated/` whose sidecar matches
-the request (episodes, seed); OGBench's download; and, when the download fails and the
-family's scripted oracles ship with `ogbench`, a set generated (or resumed) there, with a
-loud warning and its provenance recorded in the run directory. The download is tried only
-when no usable file exists, so a run with its data at hand never waits on the network.
+the request (episodes, seed; without `--gen_episodes`, any set of at least DEFAULT_GEN_EPISODES
+episodes); OGBench's download; and, when the download fails and the family's scripted oracles
+ship with `ogbench`, a set generated (or resumed) there, with a loud warning and its provenance
+recorded in the run directory. The download is tried only when no usable file exists, so a run
+with its data at hand never waits on the network. Whatever data a run gets, its size is printed
+and recorded with the provenance.
 """
 
 import os
@@ -43,7 +45,7 @@ from utils.datasets import TASK_KEYS
 from utils.downloads import download_timeout
 from utils.errors import UserError
 
-# Episodes generated when --gen_episodes is None (take any complete generated set) and none is there.
+# Episodes generated when --gen_episodes is None and no complete generated set holds at least as many.
 DEFAULT_GEN_EPISODES = 100
 INFO_KEYS = ('qpos', 'qvel', 'button_states')
 
@@ -85,14 +87,14 @@ def make_env_and_datasets(
     """(env, train dataset, validation dataset or None, provenance dict).
 
     `gen_episodes` and `gen_seed` say which generated set is wanted when one is used; with
-    `gen_episodes=None` any complete generated set is used, and DEFAULT_GEN_EPISODES are
-    generated when there is none.
+    `gen_episodes=None` any complete generated set of at least DEFAULT_GEN_EPISODES episodes is
+    used, and DEFAULT_GEN_EPISODES are generated when there is none (see `_small_set`).
     """
     if is_d4rl(env_name):
         env = d4rl_utils.make_env(env_name)
         train = d4rl_utils.load_dataset(env_name, dataset_path=dataset_path)
         provenance = {'source': 'd4rl' if dataset_path is None else 'given path', 'path': dataset_path}
-        return env, clip_actions(train), None, provenance
+        return env, clip_actions(train), None, _with_size(provenance, env_name, train)
 
     import ogbench
 
@@ -105,7 +107,7 @@ def make_env_and_datasets(
     check_ogbench_file(val_path, env_name=name, env=env)
     provenance['validation_path'] = val_path
     train, val = (_relabeled(name, env, _load_with_info(file)) for file in (path, val_path))
-    return env, clip_actions(train), clip_actions(val), provenance
+    return env, clip_actions(train), clip_actions(val), _with_size(provenance, name, train, val)
 
 
 def make_task_envs_and_datasets(
@@ -138,7 +140,25 @@ def make_task_envs_and_datasets(
         labelled = [_relabeled(name, env, dict(raw)) for name, env in zip(names, envs, strict=True)]
         shared = {key: value for key, value in labelled[0].items() if key not in TASK_KEYS}
         datasets.append(clip_actions({**shared, **{key: np.stack([d[key] for d in labelled]) for key in TASK_KEYS}}))
-    return envs, datasets[0], datasets[1], provenance
+    return envs, datasets[0], datasets[1], _with_size(provenance, family, *datasets)
+
+
+def _with_size(provenance, name, train, val=None):
+    """`provenance` with the episodes and transitions of the data a run trains on, also printed in one line.
+
+    Why: a run on a 2-episode set looks like any other run in its logs; its size, printed and kept in
+    dataset.json, says at once what it learnt from.
+    """
+    size = {'episodes': int(np.sum(train['terminals'])), 'transitions': len(train['terminals'])}
+    if val is not None:
+        size.update(val_episodes=int(np.sum(val['terminals'])), val_transitions=len(val['terminals']))
+    validation = f'; validation {size["val_episodes"]} and {size["val_transitions"]}' if val is not None else ''
+    print(
+        f'Dataset of {name}: {size["episodes"]} episodes, {size["transitions"]} transitions{validation} '
+        f'({provenance["source"]}: {provenance.get("path") or "its default file"}).',
+        flush=True,
+    )
+    return {**provenance, **size}
 
 
 def _validation_path_of(train_path):
@@ -193,6 +213,8 @@ def resolve_ogbench_dataset(family, dataset_dir, dataset_path, gen_episodes, gen
         request = generation_request(environment, dataset_type, gen_episodes, None, MAX_EPISODE_STEPS, gen_seed)
     if generatable:
         metadata, problem = check_generated_set(generated, request)
+        if problem is None and gen_episodes is None and metadata['episodes'] < DEFAULT_GEN_EPISODES:
+            problem = _small_set(generated, metadata, gen_seed)
         if problem is None:
             print(
                 f'Using the set generated in {generated} ({describe_set(metadata)}); it is NOT the official '
@@ -214,6 +236,34 @@ def resolve_ogbench_dataset(family, dataset_dir, dataset_path, gen_episodes, gen
         )
     _generate_instead(generated, request, reason, gen_episodes, gen_workers, gen_seed)
     return generated, _generated_provenance(generated, read_sidecar(generated))
+
+
+def _small_set(path, metadata, gen_seed):
+    """Why a complete generated set of fewer than DEFAULT_GEN_EPISODES episodes is not used when no
+    --gen_episodes asked for it: one line, or a UserError for a set made with the command line.
+
+    Why: a quick look with --gen_episodes=2 leaves its set where every later run of the family
+    looks; taken silently, weeks of runs would train on 2 episodes. A run's set is regenerated (its
+    episodes are kept as the first ones); a command-line set is the user's, so the run asks instead.
+    """
+    episodes = metadata['episodes']
+    its_size = generation_request(
+        metadata['family'], metadata['dataset_type'], episodes, None, MAX_EPISODE_STEPS, gen_seed
+    )
+    use = f'--gen_episodes={episodes}' if check_generated_set(path, its_size)[1] is None else f'--dataset_path={path}'
+    small = (
+        f'{path} holds only {episodes} episodes ({metadata.get("transitions")} transitions), fewer than the '
+        f'{DEFAULT_GEN_EPISODES} a run uses unless told otherwise'
+    )
+    if metadata.get('made_by') == COMMAND_LINE:
+        env_name = f'{metadata["family"]}-{metadata["dataset_type"]}'
+        dataset_dir = os.path.dirname(os.path.dirname(path))
+        raise UserError(
+            f'{small}: to train on it, pass {use}; for a larger set, replace it with `python -m envs.generate_dataset '
+            f'--env_name={env_name} --num_episodes={DEFAULT_GEN_EPISODES} --dataset_dir={dataset_dir}`.'
+        )
+    print(f'{small}, so that set is made instead (to train on the small one, pass {use}).', flush=True)
+    return f'it holds only {episodes} episodes'
 
 
 def _generate_instead(generated, request, reason, gen_episodes, gen_workers, gen_seed):

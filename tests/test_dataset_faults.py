@@ -187,6 +187,40 @@ def test_run_never_replaces_a_set_made_with_the_command_line(tmp_path, offline):
     assert _set_bytes(train_path) == before
 
 
+def test_small_set_of_a_run_is_regenerated_unless_gen_episodes_asks_for_it(fresh_dir, offline, capsys, monkeypatch):
+    """A quick look with --gen_episodes=3 must not leave 3 episodes for every later run of the family."""
+    monkeypatch.setattr(env_utils, 'DEFAULT_GEN_EPISODES', EPISODES + 2)
+    _, provenance = env_utils.resolve_ogbench_dataset(FAMILY, str(fresh_dir), None, None, 1)
+    assert provenance['generator']['episodes'] == EPISODES + 2
+    small = [line for line in capsys.readouterr().out.splitlines() if 'holds only' in line]
+    assert len(small) == 1 and f'only {EPISODES} episodes' in small[0], small
+    assert small[0].endswith(f'(to train on the small one, pass --gen_episodes={EPISODES}).'), small
+    # Asked for, the small set is used: the suggested flag works.
+    _, provenance = env_utils.resolve_ogbench_dataset(FAMILY, str(fresh_dir), None, EPISODES, 1)
+    assert provenance['generator']['episodes'] == EPISODES
+
+
+def test_small_command_line_set_is_kept_and_the_run_asks_for_the_flag(tmp_path, offline, monkeypatch):
+    from envs.generate_dataset import COMMAND_LINE
+
+    train_path = _generate(tmp_path / 'generated', made_by=COMMAND_LINE)
+    before = _set_bytes(train_path)
+    monkeypatch.setattr(env_utils, 'DEFAULT_GEN_EPISODES', EPISODES + 2)
+    with pytest.raises(UserError, match=f'holds only {EPISODES} episodes') as error:
+        env_utils.resolve_ogbench_dataset(FAMILY, str(tmp_path), None, None, 1)
+    assert f'to train on it, pass --gen_episodes={EPISODES};' in str(error.value)
+    assert '\n' not in str(error.value) and offline == []
+    assert _set_bytes(train_path) == before
+
+
+def test_size_of_the_data_is_printed_and_recorded(cube_single_dataset, capsys):
+    """Two 40-step episodes: 39 transitions each (the last observation of an episode only ends it)."""
+    _, _, _, provenance = env_utils.make_env_and_datasets(FAMILY, dataset_path=cube_single_dataset)
+    size = {key: provenance[key] for key in ('episodes', 'transitions', 'val_episodes', 'val_transitions')}
+    assert size == {'episodes': 2, 'transitions': 78, 'val_episodes': 2, 'val_transitions': 78}
+    assert 'Dataset of cube-single-play-singletask-v0: 2 episodes, 78 transitions' in capsys.readouterr().out
+
+
 def test_same_request_reuses_the_set_and_says_so(fresh_dir, capsys):
     train_path = str(fresh_dir / 'generated' / f'{FAMILY}-v0.npz')
     before = os.stat(train_path).st_mtime_ns
@@ -268,7 +302,7 @@ def test_interrupted_generation_inside_a_run_exits_130_with_one_line(tmp_path, o
 # 4. No download attempt when a usable dataset is there.
 
 
-def test_matching_generated_set_is_used_without_a_download_attempt(dataset_dir, offline, capsys):
+def test_matching_generated_set_is_used_without_a_download_attempt(dataset_dir, offline, capsys, monkeypatch):
     path, provenance = env_utils.resolve_ogbench_dataset(FAMILY, str(dataset_dir), None, EPISODES, 1)
     assert offline == []
     assert path == str(dataset_dir / 'generated' / f'{FAMILY}-v0.npz')
@@ -276,7 +310,8 @@ def test_matching_generated_set_is_used_without_a_download_attempt(dataset_dir, 
     out, err = capsys.readouterr()
     assert '!!!!' not in err and 'could not be downloaded' not in err
     assert out.startswith('Using the set generated in') and 'NOT the official dataset' in out
-    # With no episode count asked for (gen_episodes=None), any complete generated set serves.
+    # With no episode count asked for (gen_episodes=None), any complete set of at least the default size serves.
+    monkeypatch.setattr(env_utils, 'DEFAULT_GEN_EPISODES', EPISODES)
     assert env_utils.resolve_ogbench_dataset(FAMILY, str(dataset_dir), None, None, 1)[0] == path
     assert offline == []
 
