@@ -1,10 +1,11 @@
 """Expands a benchmark suite into exact main.py commands: prints them, runs them locally, or
-writes a Slurm job array.
+writes a Slurm job array or one job list per host.
 
   .venv/bin/python -m scripts.sweep --suite=ogbench-default --agents=drol,fql --seeds=0-7 --print
   .venv/bin/python -m scripts.sweep --suite=ogbench-default --seeds=0-2 --run --parallel=2 -- --offline_steps=100000
   .venv/bin/python -m scripts.sweep --suite=ogbench-all --seeds=0-7 --format=groups --print
   .venv/bin/python -m scripts.sweep --suite=ogbench-all --seeds=0-7 --format=slurm --slurm_time=24:00:00
+  .venv/bin/python -m scripts.sweep --suite=ogbench-all --seeds=0-7 --format=hosts --num_hosts=4
   .venv/bin/python -m scripts.sweep --suite=k-ablation --seeds=0-7 --print
 
 Each command names the paper settings explicitly (the same values `--preset=paper` would
@@ -21,7 +22,13 @@ seeds only. A group is finished when all its runs are, and a partly finished one
 `--run` (one local process per command, `--parallel` at a time). `slurm` takes neither: it
 writes the unfinished groups, one a line, to <sweep_dir>/jobs.txt and an array job running one
 line per task on one GPU to <sweep_dir>/sweep.sbatch (`--slurm_time`, `--slurm_partition` add
-those header lines), and prints the `sbatch` command that submits it.
+those header lines), and prints the `sbatch` command that submits it. `hosts` takes neither as well:
+it splits the unfinished groups over `--num_hosts` lists in <sweep_dir>/hosts/ with a runner for
+one list and a launcher for every worker of a TPU VM slice (scripts/host_jobs.py).
+
+`--run` prints a line as each command starts and ends, with its time. With `--parallel=N` > 1 each
+child may take 0.9 / N of a GPU's memory (XLA_PYTHON_CLIENT_MEM_FRACTION, unless exported), since
+JAX's default of 75% per process leaves no room for a second one.
 
 The K suites (`k-ablation`, `candidate-scaling`) repeat every run once per K (DROL's
 `num_candidates`), in <sweep_dir>/runs/K<k>/<agent>_<env>_sd<seed>/, for `scripts.k_report`.
@@ -34,7 +41,9 @@ import re
 import shlex
 import subprocess
 import sys
+import threading
 from concurrent.futures import ThreadPoolExecutor
+from time import monotonic
 from typing import NamedTuple
 
 from absl import flags
@@ -42,7 +51,9 @@ from absl import flags
 from agents import AGENTS
 from envs.d4rl_utils import ADROIT_ENV_NAMES, ANTMAZE_ENV_NAMES, is_d4rl_env
 from envs.ogbench_names import PAPER_FAMILIES, parse_ogbench_name
+from scripts.host_jobs import write_host_lists
 from utils.errors import UserError, run_app
+from utils.progress import duration
 from utils.ranges import contiguous_runs, parse_ints
 from utils.run_dir import run_dir_for
 
@@ -80,6 +91,8 @@ K_SUITES = {'k-ablation': (1, 2, 4, 8, 16, 32), 'candidate-scaling': (1, 2, 4, 8
 D4RL_STEPS = 500_000  # The spec's D4RL budget; OGBench uses main.py's default of 1M.
 # main.py flags a group command sets itself: the same flag after `--` would make its run directories others.
 GROUP_FLAGS = ('seed', 'num_seeds', 'tasks')
+# JAX's share of each GPU's memory per process (default 0.75): --run --parallel=N gives each child 0.9 / N.
+MEMORY_VARIABLE = 'XLA_PYTHON_CLIENT_MEM_FRACTION'
 # Slurm accepts minutes, MM:SS, HH:MM:SS, D-HH, D-HH:MM and D-HH:MM:SS.
 SLURM_TIME = re.compile(r'(\d+-)?\d+(:\d+){0,2}')
 SLURM_PARTITION = re.compile(r'[\w.-]+(,[\w.-]+)*')
@@ -95,14 +108,16 @@ flags.DEFINE_string('preset', 'paper', "Preset written into the commands: 'paper
 flags.DEFINE_enum(
     'format',
     'commands',
-    ['commands', 'groups', 'slurm'],
-    'One command per run (commands), per process group (groups), or a Slurm array script over the groups (slurm).',
+    ['commands', 'groups', 'slurm', 'hosts'],
+    'One command per run (commands), per process group (groups), a Slurm array script over the groups (slurm), '
+    'or one list of groups per host with a TPU VM launcher (hosts).',
 )
 flags.DEFINE_bool('print', False, 'Print one command per line (--format=commands or groups).')
 flags.DEFINE_bool('run', False, 'Run the commands here (--format=commands or groups).')
 flags.DEFINE_integer('parallel', 1, 'Commands run at once with --run.')
 flags.DEFINE_string('slurm_time', None, 'With --format=slurm: #SBATCH --time, e.g. 24:00:00 (default: none).')
 flags.DEFINE_string('slurm_partition', None, 'With --format=slurm: #SBATCH --partition (default: none).')
+flags.DEFINE_integer('num_hosts', None, 'With --format=hosts: how many job lists (TPU VM hosts, or GPUs).')
 
 
 class Job(NamedTuple):
@@ -229,21 +244,45 @@ def job_finished(job):
     return all(is_finished(run_dir) for run_dir in job.run_dirs)
 
 
-def run_all(jobs, parallel, noun):
-    """Runs the unfinished jobs here, `parallel` at a time; `noun` names them ('runs' or 'groups')."""
-    todo = [job for job in jobs if not job_finished(job)]
-    print(f'{len(jobs) - len(todo)} of {len(jobs)} {noun} already finished; running {len(todo)}, {parallel} at a time.')
+def child_environment(parallel):
+    """The environment of --run's processes. JAX takes 75% of a GPU's memory per process, so a second
+    one on the same GPU would run out: with `parallel` > 1 each may take 0.9 / parallel of it
+    (XLA_PYTHON_CLIENT_MEM_FRACTION; ignored on CPUs and TPUs). A fraction the user exported wins."""
+    env = dict(os.environ)
+    if parallel > 1:
+        env.setdefault(MEMORY_VARIABLE, f'{0.9 / parallel:.2f}')
+    return env
 
-    def launch(job):
+
+def run_all(jobs, parallel, noun):
+    """Runs the unfinished jobs here, `parallel` at a time, with a line when each starts and ends;
+    `noun` names them ('runs' or 'groups')."""
+    todo = [job for job in jobs if not job_finished(job)]
+    env = child_environment(parallel)
+    memory = f" (each may take {env[MEMORY_VARIABLE]} of a GPU's memory)" if parallel > 1 else ''
+    finished = f'{len(jobs) - len(todo)} of {len(jobs)} {noun} already finished'
+    print(f'{finished}; running {len(todo)}, {parallel} at a time{memory}.')
+    lock = threading.Lock()
+
+    def say(line):
+        with lock:  # One whole line per event, whichever thread ends first.
+            print(line, flush=True)
+
+    def launch(number, job):
+        name = f'{number}/{len(todo)}'
+        say(f'[start {name}] {shlex.join(job.command)}')
+        started = monotonic()
         os.makedirs(os.path.dirname(job.log), exist_ok=True)
         with open(job.log, 'a') as log:
-            code = subprocess.call([sys.executable, *job.command[1:]], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+            command = [sys.executable, *job.command[1:]]
+            code = subprocess.call(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        status = 'ok' if code == 0 else f'exit {code}'
         failed = '' if code == 0 else f' (output in {job.log})'
-        print(f'[{"ok" if code == 0 else f"exit {code}"}] {shlex.join(job.command)}{failed}', flush=True)
+        say(f'[{status} {name} after {duration(monotonic() - started)}] {shlex.join(job.command)}{failed}')
         return code
 
     with ThreadPoolExecutor(max_workers=parallel) as pool:
-        codes = list(pool.map(launch, todo))
+        codes = list(pool.map(launch, range(1, len(todo) + 1), todo))
     failed = sum(code != 0 for code in codes)
     if failed:
         raise UserError(f'{failed} of {len(todo)} {noun} failed; their output files are named above.')
@@ -294,8 +333,14 @@ def check_output_flags():
     """Each combination of --format, --print, --run and the Slurm flags means one thing, or is refused."""
     if FLAGS.format == 'slurm' and (FLAGS.print or FLAGS.run):
         raise UserError('--format=slurm writes a Slurm array job for sbatch; drop --print and --run.')
-    if FLAGS.format != 'slurm' and FLAGS.print == FLAGS.run:
-        raise UserError('Give exactly one of --print and --run (or --format=slurm to write a Slurm array job).')
+    if FLAGS.format == 'hosts' and (FLAGS.print or FLAGS.run):
+        raise UserError('--format=hosts writes one job list per host; drop --print and --run.')
+    if FLAGS.format not in ('slurm', 'hosts') and FLAGS.print == FLAGS.run:
+        raise UserError('Give exactly one of --print and --run (or --format=slurm or hosts to write job files).')
+    if FLAGS.format == 'hosts' and (FLAGS.num_hosts is None or FLAGS.num_hosts < 1):
+        raise UserError(f'--format=hosts needs --num_hosts=N, N at least 1 (got {FLAGS.num_hosts}).')
+    if FLAGS.num_hosts is not None and FLAGS.format != 'hosts':
+        raise UserError('--num_hosts applies to --format=hosts only.')
     for name, pattern, example in (('slurm_time', SLURM_TIME, '24:00:00'), ('slurm_partition', SLURM_PARTITION, 'gpu')):
         value = FLAGS[name].value
         if value is not None and FLAGS.format != 'slurm':
@@ -318,6 +363,27 @@ def submit(jobs, sweep_dir):
     print(f'sbatch {shlex.quote(os.path.abspath(script))}')
 
 
+def write_hosts(jobs, sweep_dir, num_hosts):
+    """--format=hosts: the unfinished groups in one list per host, and how to start them."""
+    todo = [job for job in jobs if not job_finished(job)]
+    if not todo:
+        print(f'All {len(jobs)} groups are finished; nothing to run.')
+        return
+    folder = os.path.join(sweep_dir, 'hosts')
+    try:
+        runner, launcher = write_host_lists(todo, folder, num_hosts, ROOT)
+    except OSError as error:
+        raise UserError(
+            f'Cannot write the host lists to {folder}: {error.strerror or error}. Choose another --sweep_dir.'
+        ) from error
+    idle = f' ({num_hosts - len(todo)} hosts get none)' if num_hosts > len(todo) else ''
+    print(f'{len(jobs) - len(todo)} of {len(jobs)} groups already finished; the other {len(todo)} are split')
+    print(f'over {num_hosts} lists host0.txt .. host{num_hosts - 1}.txt in {os.path.dirname(runner)}{idle}.')
+    print('Start every worker of a TPU VM slice on its list (add gcloud flags such as --zone=ZONE):')
+    print(f'bash {shlex.quote(launcher)} TPU_NAME')
+    print(f'or list i on GPU i of this machine: CUDA_VISIBLE_DEVICES=i bash {shlex.quote(runner)} i')
+
+
 def main(argv):
     check_output_flags()
     sweep_dir = os.path.expanduser(FLAGS.sweep_dir or os.path.join('exp', 'sweeps', FLAGS.suite))
@@ -331,6 +397,8 @@ def main(argv):
     jobs = per_run(expand(*args)) if FLAGS.format == 'commands' else expand_groups(*args)
     if FLAGS.format == 'slurm':
         submit(jobs, sweep_dir)
+    elif FLAGS.format == 'hosts':
+        write_hosts(jobs, sweep_dir, FLAGS.num_hosts)
     elif FLAGS.print:
         print('\n'.join(shlex.join(job.command) for job in jobs))
     else:
