@@ -1,0 +1,46 @@
+"""The tests run with float32 matrix products, in this process and in the processes they start.
+
+tests/conftest.py sets it. XLA on the CPU ignores precision hints (a 'bfloat16' and a 'highest'
+product are equal there), so these tests read the configuration in force rather than numbers: on a
+GPU or a TPU, the same configuration is what keeps the golden comparisons at float32.
+"""
+
+import os
+import subprocess
+import sys
+
+import jax
+
+from tests.helpers import ROOT
+
+READ_PRECISION = 'import jax; print(jax.config.jax_default_matmul_precision)'
+
+
+def test_this_process_multiplies_in_float32():
+    assert jax.config.jax_default_matmul_precision == 'highest'
+
+
+def test_a_test_cannot_leave_another_precision_behind():
+    """Sets another precision, as a test of `--precision` may; the next test must still see the pin."""
+    jax.config.update('jax_default_matmul_precision', 'bfloat16')
+    os.environ.pop('JAX_DEFAULT_MATMUL_PRECISION', None)
+
+
+def test_the_pin_is_back_after_a_test_changed_it():
+    assert jax.config.jax_default_matmul_precision == 'highest'
+    assert os.environ['JAX_DEFAULT_MATMUL_PRECISION'] == 'highest'
+
+
+def test_a_process_started_by_a_test_multiplies_in_float32():
+    """Started as tests start main.py and the scripts (tests.helpers.run_main): the test's
+    environment with JAX_PLATFORMS added."""
+    result = subprocess.run(
+        [sys.executable, '-c', READ_PRECISION],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, 'JAX_PLATFORMS': 'cpu'},
+        check=True,
+    )
+    assert result.stdout.strip() == 'highest'
