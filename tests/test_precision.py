@@ -58,17 +58,23 @@ def test_highest_sets_the_matmul_precision_and_default_clears_it():
     assert jax.config.jax_default_matmul_precision is None
 
 
-def test_bf16_rounds_the_products_keeps_float32_params_and_outputs_and_default_changes_nothing():
+def test_default_traces_the_networks_as_if_nothing_were_set():
+    jax.config.update('jax_default_matmul_precision', None)  # What `default` sets, on any device.
     unset, _ = mlp_output_and_params()
     use_precision('default')
     default, _ = mlp_output_and_params()
     np.testing.assert_array_equal(default, unset)
+
+
+def test_bf16_rounds_the_products_and_keeps_float32_params_and_outputs():
+    use_precision('highest')
+    float32, _ = mlp_output_and_params()
     use_precision('bf16')
     bf16, params = mlp_output_and_params()
     assert bf16.dtype == jnp.float32
     assert all(leaf.dtype == jnp.float32 for leaf in jax.tree_util.tree_leaves(params))
-    difference = float(jnp.max(jnp.abs(bf16 - unset)))
-    assert 1e-4 < difference < 0.1 * float(jnp.max(jnp.abs(unset)))
+    difference = float(jnp.max(jnp.abs(bf16 - float32)))
+    assert 1e-4 < difference < 0.1 * float(jnp.max(jnp.abs(float32)))
 
 
 def test_bf16_reaches_the_actor_heads():
