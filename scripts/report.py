@@ -1,5 +1,6 @@
 """Side-by-side report of a sweep folder, one column per agent found in its runs: Markdown
-table (with the DROL paper's published numbers), learning curves and routing diagnostics.
+table (with the DROL paper's published numbers, and where the runs' budget, data or networks
+differ from the paper's), learning curves and routing diagnostics.
 
   python -m scripts.report exp/sweeps/ogbench-default --out docs/results/my_sweep
 
@@ -26,6 +27,7 @@ from matplotlib.ticker import EngFormatter  # noqa: E402
 from agents import AGENTS  # noqa: E402  (registry order only: the columns are the agents found in the runs)
 from envs.d4rl_utils import ANTMAZE_ENV_NAMES, is_d4rl_env  # noqa: E402
 from envs.ogbench_names import parse_ogbench_name  # noqa: E402
+from scripts.paper_setting import differences  # noqa: E402
 from utils.errors import UserError, run_app  # noqa: E402
 
 FLAGS = flags.FLAGS
@@ -62,7 +64,7 @@ _PUBLISHED_ROWS = {
 PUBLISHED = {group: dict(zip(PUBLISHED_COLUMNS, row, strict=True)) for group, row in _PUBLISHED_ROWS.items()}
 PUBLISHED_SOURCE = (
     "Published numbers: the DROL paper's main table (drol = DROL(16), drol_star = DROL*); its BC, IQL, "
-    "ReBRAC and FQL columns equal the FQL paper's Table 2. 8 seeds, scored at 800K-1M steps (D4RL: 500K)."
+    "ReBRAC, IFQL and FQL columns are the FQL paper's Table 2. 8 seeds, scored at 800K-1M steps (D4RL: 500K)."
 )
 PUBLISHED_FOOTNOTE = (
     "published = the paper's mean over the family's 5 tasks (D4RL: over the suite's 6 AntMaze or 12 Adroit "
@@ -104,6 +106,7 @@ def load_run(run_dir):
         'num_candidates': None,  # DROL's K; None for agents without it.
         'final_step': None,
         'settings': '',
+        'differences': [],  # How its budget, data and networks differ from the paper's (scripts/paper_setting.py).
         'evals': [],
         'train': [],
     }
@@ -123,6 +126,9 @@ def load_run(run_dir):
             num_candidates=flags_record['agent'].get('num_candidates'),
             settings=settings_of(flags_record),
         )
+        env_key = run['env'] if is_d4rl_env(run['env']) else task_group(run['env'])[0]
+        dataset_record = read_json_or_none(os.path.join(run_dir, 'dataset.json'))
+        run['differences'] = differences(flags_record, dataset_record, env_key, is_d4rl_env(run['env']))
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
         run.update(env=None, agent=None)
         run['status'] = f'unreadable flags.json ({_reason(error)})'
@@ -137,6 +143,16 @@ def load_run(run_dir):
 
     run['status'] = read_evals(run, os.path.join(run_dir, 'eval.csv'))
     return run
+
+
+def read_json_or_none(path):
+    """The JSON object in `path`, or None when the file is missing or unreadable."""
+    try:
+        with open(path) as f:
+            record = json.load(f)
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) else None
 
 
 def read_evals(run, eval_path):
@@ -255,6 +271,22 @@ def published_keys(runs, agents):
     return keys
 
 
+def setting_notes(runs, published):
+    """Lines naming, per task and agent, how the runs set beside a published number differ from the
+    paper's budget, data and networks (scripts/paper_setting.py), or saying that none does."""
+    compared = [run for run in runs if run['agent'] in published and task_group(run['env'])[0] in PUBLISHED]
+    found = defaultdict(int)  # (env, agent, differences) -> runs
+    for run in compared:
+        if run['differences']:
+            found[(run['env'], run['agent'], tuple(run['differences']))] += 1
+    if not found:
+        return ['', "Every run beside a published number used the paper's budget, data and network sizes."]
+    lines = ['', "**Not the paper's setting**: these runs differ from it, so their scores are not comparable:", '']
+    for (env, agent, found_differences), count in sorted(found.items()):
+        lines.append(f'- {env}, {agent} ({count} run{"s" * (count > 1)}): {"; ".join(found_differences)}.')
+    return lines
+
+
 def markdown_table(runs):
     known = usable(runs)
     agents = agent_order({run['agent'] for run in known})
@@ -290,7 +322,7 @@ def markdown_table(runs):
             shown_published |= any(c != '-' for c in cells[len(agents) :])
             lines.append(f'| **{group}** (task mean) | ' + ' | '.join(cells) + ' |')
     if shown_published:
-        lines += ['', PUBLISHED_FOOTNOTE, '', PUBLISHED_SOURCE]
+        lines += setting_notes(known, published) + ['', PUBLISHED_FOOTNOTE, '', PUBLISHED_SOURCE]
     problems = [run for run in runs if run['status'] != 'ok']
     if problems:
         lines += ['', 'Runs left out of the scores:', '']

@@ -52,19 +52,16 @@ def test_bad_seed_text_is_a_clear_error(text, message):
         parse_ints(text, '--seeds')
 
 
-def fake_run(root, agent, env, seed, successes, final_step=400, with_eval=True, routing=True):
+def fake_run(root, agent, env, seed, successes, final_step=400, with_eval=True, routing=True, agent_keys=None, **flags):
+    """A run folder as main.py writes it; `agent_keys` replace the tiny network, `flags` add to flags.json
+    (a `dataset` flag becomes dataset.json instead)."""
     run_dir = root / 'runs' / f'{agent}_{env}_sd{seed}'
     os.makedirs(run_dir)
-    (run_dir / 'flags.json').write_text(
-        json.dumps(
-            {
-                'env_name': env,
-                'seed': seed,
-                'offline_steps': final_step,
-                'agent': {'agent_name': agent, 'actor_hidden_dims': [64, 64], 'batch_size': 32},
-            }
-        )
-    )
+    agent_record = {'agent_name': agent, **(agent_keys or {'actor_hidden_dims': [64, 64], 'batch_size': 32})}
+    if 'dataset' in flags:
+        (run_dir / 'dataset.json').write_text(json.dumps(flags.pop('dataset')))
+    record = {'env_name': env, 'seed': seed, 'offline_steps': final_step, 'agent': agent_record, **flags}
+    (run_dir / 'flags.json').write_text(json.dumps(record))
     if routing:
         train = ['step,training/actor/candidate_pairwise_dist,training/actor/duplicate_share,training/actor/bc_loss']
         train += [f'{s},{1 + seed},{0.1 * seed},{0.5}' for s in (100, 200, 300)]
@@ -169,6 +166,40 @@ def test_published_table_matches_the_spec():
     assert len(report.PUBLISHED) == 12
 
 
+# The FQL paper's Table 2 columns of its baselines, as the DROL paper's main table repeats them
+# (/work/shared/DROL_SPEC.md, "Published numbers"), transcribed here apart from scripts/report.py.
+BASELINE_COLUMNS = {
+    'antmaze-large-navigate': ('53±3', '81±5', '28±5'),
+    'antmaze-giant-navigate': ('4±1', '26±8', '3±2'),
+    'humanoidmaze-medium-navigate': ('33±2', '22±8', '60±14'),
+    'humanoidmaze-large-navigate': ('2±1', '2±1', '11±2'),
+    'antsoccer-arena-navigate': ('8±2', '0±0', '33±6'),
+    'cube-single-play': ('83±3', '91±2', '79±2'),
+    'cube-double-play': ('7±1', '12±1', '14±3'),
+    'scene-play': ('28±1', '41±3', '30±3'),
+    'puzzle-3x3-play': ('9±1', '21±1', '19±1'),
+    'puzzle-4x4-play': ('7±1', '14±1', '25±5'),
+    'D4RL antmaze (6)': ('57', '78', '65±7'),
+    'D4RL adroit (12)': ('53', '59', '52±1'),
+}
+
+
+@pytest.mark.parametrize('group', sorted(BASELINE_COLUMNS))
+def test_iql_rebrac_ifql_published_columns(group):
+    row = report.PUBLISHED[group]
+    assert (row['iql'], row['rebrac'], row['ifql']) == BASELINE_COLUMNS[group]
+
+
+def test_every_baseline_sits_beside_its_published_number(tmp_path):
+    for agent in ('iql', 'rebrac', 'ifql', 'sac'):
+        fake_run(tmp_path, agent, 'scene-play', 0, [0.3] * 4)
+    text = open(write_report(str(tmp_path), str(tmp_path / 'report'))).read()
+    # SAC (RLPD) has no offline number in either paper, so it gets no published column.
+    assert table_row(text, 'task')[-3:] == ['published iql', 'published ifql', 'published rebrac']  # Registry order.
+    iql, rebrac, ifql = BASELINE_COLUMNS['scene-play']
+    assert table_row(text, 'scene-play')[-3:] == [iql, ifql, rebrac]
+
+
 def test_a_single_evaluation_is_drawn_with_markers_and_sane_limits(tmp_path):
     fake_run(tmp_path, 'drol', 'cube-single-play', 0, [0.0], final_step=100)
     fake_run(tmp_path, 'fql', 'cube-single-play', 0, [0.0], final_step=100, routing=False)
@@ -248,3 +279,63 @@ def test_entry_point_help_and_user_errors(tmp_path):
         [sys.executable, '-m', 'scripts.report', str(tmp_path / 'nowhere')], cwd=root, capture_output=True, text=True
     )
     assert missing.returncode == 2 and 'is not a folder' in missing.stderr and 'Traceback' not in missing.stderr
+
+
+PAPER_SIZE = {'actor_hidden_dims': [512] * 4, 'value_hidden_dims': [512] * 4, 'batch_size': 256}
+OFFICIAL = {'source': 'local file', 'path': 'cube-single-play-v0.npz'}
+
+
+def test_report_says_where_budget_and_data_differ_from_the_paper(tmp_path):
+    """The quick run's comparison with the paper's 97%: its budget, networks and generated data are named."""
+    generated = {
+        'source': 'generated (not the official dataset)',
+        'path': 'generated/cube-single-play-v0.npz',
+        'generator': {'episodes': 100, 'val_episodes': 10},
+    }
+    small = {'actor_hidden_dims': [256] * 3, 'value_hidden_dims': [256] * 3, 'batch_size': 256}
+    for seed in (0, 1):
+        fake_run(tmp_path, 'drol', 'cube-single-play', seed, [0.4] * 4, 20_000, agent_keys=small, dataset=generated)
+    fake_run(tmp_path, 'fql', 'cube-single-play', 0, [0.9] * 4, 1_000_000, agent_keys=PAPER_SIZE, dataset=OFFICIAL)
+    text = open(write_report(str(tmp_path), str(tmp_path / 'report'))).read()
+
+    assert table_row(text, 'cube-single-play')[-2:] == ['97±2', '96±1']
+    assert "**Not the paper's setting**" in text
+    assert (
+        '- cube-single-play, drol (2 runs): 20,000 updates (paper: 1,000,000); actor MLP [256, 256, 256] '
+        '(paper: [512, 512, 512, 512]); value MLP [256, 256, 256] (paper: [512, 512, 512, 512]); a locally '
+        'generated set of 100 episodes, not the official dataset (1,000 episodes).'
+    ) in text
+    assert '- cube-single-play, fql' not in text  # FQL ran in the paper's setting.
+
+
+@pytest.mark.parametrize(
+    'agent, env, steps, agent_keys, flags, expected',
+    [
+        ('fql', 'cube-single-play', 1_000_000, PAPER_SIZE, {'dataset': OFFICIAL}, None),
+        ('iql', 'cube-double-play', 1_000_000, {**PAPER_SIZE, 'actor_hidden_dims': [256] * 4}, {'dataset': OFFICIAL},
+         'value MLP [512, 512, 512, 512] (paper: [256, 256, 256, 256])'),
+        ('fql', 'pen-human-v1', 500_000, PAPER_SIZE, {'dataset': {'source': 'd4rl', 'path': None}}, None),
+        ('fql', 'pen-human-v1', 1_000_000, PAPER_SIZE, {'dataset': {'source': 'd4rl'}},
+         '1,000,000 updates (paper: 500,000)'),
+        ('fql', 'cube-single-play', 1_000_000, PAPER_SIZE, {}, 'data not recorded (no readable dataset.json)'),
+        ('fql', 'cube-single-play', 1_000_000, PAPER_SIZE, {'dataset': {'source': 'given path', 'path': 'x.npz'}},
+         'data from a given file (x.npz), not known to be the official dataset'),
+        ('fql', 'cube-single-play', 1_000_000, {**PAPER_SIZE, 'batch_size': 64}, {'dataset': OFFICIAL},
+         'batch 64 (paper: 256)'),
+        ('fql', 'cube-single-play', 1_000_000, PAPER_SIZE, {'dataset': OFFICIAL, 'online_steps': 5000},
+         'then 5,000 online steps (the published numbers are offline)'),
+    ],
+)  # fmt: skip
+def test_each_difference_from_the_paper_setting_is_named(tmp_path, agent, env, steps, agent_keys, flags, expected):
+    successes = [100.0] * 4 if env.startswith('pen') else [0.5] * 4
+    run_dir = fake_run(tmp_path, agent, env, 0, [], steps, with_eval=False, agent_keys=agent_keys, **flags)
+    key = 'evaluation/normalized_return' if env.startswith('pen') else 'evaluation/success'
+    rows = [f'step,{key}'] + [f'{steps - 100 * (3 - i)},{v}' for i, v in enumerate(successes)]
+    (run_dir / 'eval.csv').write_text('\n'.join(rows) + '\n')
+    text = open(write_report(str(tmp_path), str(tmp_path / 'report'))).read()
+    if expected is None:
+        assert "Every run beside a published number used the paper's budget, data and network sizes." in text
+        assert "Not the paper's setting" not in text
+    else:
+        line = [line for line in text.splitlines() if line.startswith(f'- {env}, {agent} (1 run): ')]
+        assert len(line) == 1 and line[0].endswith(f': {expected}.'), text
