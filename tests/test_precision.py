@@ -51,11 +51,17 @@ def test_each_precision_says_what_it_means_on_this_device():
         assert '\n' not in line and name in line and jax.default_backend() in line
 
 
-def test_highest_sets_the_matmul_precision_and_default_clears_it():
+def test_highest_sets_the_matmul_precision_and_default_leaves_the_device_its_own():
     use_precision('highest')
     assert jax.config.jax_default_matmul_precision == 'highest'
-    use_precision('default')
+    use_precision('bf16')
     assert jax.config.jax_default_matmul_precision is None
+
+
+def test_default_keeps_a_matmul_precision_the_user_exported(monkeypatch):
+    monkeypatch.setenv(MATMUL_VARIABLE, 'highest')
+    assert 'highest' in use_precision('default')
+    assert jax.config.jax_default_matmul_precision == 'highest'
 
 
 def test_default_traces_the_networks_as_if_nothing_were_set():

@@ -1,7 +1,8 @@
 """Precision of the networks' matrix products, chosen once per process (`--precision`).
 
 - `default`: the device's own. float32 on the CPU; TF32 on NVIDIA GPUs since Ampere (about 1e-3
-  relative error per product); bfloat16 passes on TPUs.
+  relative error per product); bfloat16 passes on TPUs. A `JAX_DEFAULT_MATMUL_PRECISION` the user
+  (or the test suite, which pins float32 for every process it starts) exported is kept.
 - `highest`: float32 products everywhere (`jax_default_matmul_precision='highest'`), the numbers
   of the CPU fixtures.
 - `bf16`: the operands of every product in `utils.networks` are cast to bfloat16 (parameters,
@@ -44,14 +45,17 @@ def use_precision(name):
     if name not in PRECISIONS:
         raise UserError(f'--precision={name!r} is not a precision; use one of {", ".join(PRECISIONS)}.')
     os.environ[PRECISION_VARIABLE] = name
-    matmul = 'highest' if name == 'highest' else None  # The flag wins over an exported JAX variable.
-    if matmul is None:
-        os.environ.pop(MATMUL_VARIABLE, None)
-    else:
-        os.environ[MATMUL_VARIABLE] = matmul
-    jax.config.update('jax_default_matmul_precision', matmul)
+    exported = os.environ.get(MATMUL_VARIABLE)
+    if name == 'highest':
+        os.environ[MATMUL_VARIABLE] = 'highest'
+    elif name == 'bf16':
+        os.environ.pop(MATMUL_VARIABLE, None)  # The networks' bfloat16 operands decide, not a hint.
+    jax.config.update('jax_default_matmul_precision', os.environ.get(MATMUL_VARIABLE))
     backend = jax.default_backend()
-    meaning = MEANINGS.get(name) or DEFAULT_MEANING.get(backend, "the device's own matrix-product precision")
+    if name == 'default' and exported:
+        meaning = f'jax_default_matmul_precision={exported}, as exported in {MATMUL_VARIABLE}'
+    else:
+        meaning = MEANINGS.get(name) or DEFAULT_MEANING.get(backend, "the device's own matrix-product precision")
     return f'Precision {name} on {backend}: {meaning}.'
 
 
