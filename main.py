@@ -7,10 +7,11 @@ rerunning the same command continues from the latest checkpoint there. `--tasks=
 tasks of an OGBench family together (one copy of the data, per-task rewards), each (task, seed)
 in the run directory its standalone run (`--env_name=<family>-task<t>`) would have.
 
-The run, top to bottom in `run()`: check flags and agent settings; load the environment and
-data; create (or restore, or resume) one agent per (task, seed); then the loop: fused updates on the
-device (offline), or one environment step and one update per step (online, `utils/online.py`),
-training logs, evaluation, checkpoints.
+The run, top to bottom in `run()`: prepare it (check flags and agent settings, make and lock the
+run directories, load the data, write the records, create, restore or resume one agent per (task,
+seed); a run refused there leaves no directory it made), then the loop over the state it changes
+(`utils/run_state.py`): fused updates on the device (offline), or one environment step and one
+update per step (online, `utils/online.py`), training logs, checkpoints, evaluation; then the end.
 """
 
 import functools
@@ -18,6 +19,8 @@ import os
 import sys
 import time
 import warnings
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 from absl import flags, logging
@@ -42,9 +45,8 @@ from utils.checkpoints import (
     load_online_state,
     remove_checkpoints,
     restore_from,
-    save_checkpoint,
 )
-from utils.config_checks import check_agent_keys, check_agent_name, check_run_flags
+from utils.config_checks import agent_settings, check_agent_keys, check_agent_name, check_run_flags
 from utils.datasets import to_device
 from utils.errors import UserError, run_app
 from utils.evaluator import Evaluator
@@ -56,13 +58,14 @@ from utils.fused_updates import (
     make_validation_fn,
     shard_seeds,
     stack_seeds,
-    unstack_seed,
 )
 from utils.log_utils import CsvLogger, WandbLogger
 from utils.online import Online
+from utils.precision import PRECISIONS, use_precision
 from utils.presets import apply_preset, check_preset
 from utils.progress import Progress, duration
-from utils.run_dir import check_or_write_record, lock_run_dir, prepare_run_dir, run_dir_for, write_json
+from utils.run_dir import check_or_write_record, locked_run_dirs, run_dir_for, write_json
+from utils.run_state import RunState
 from utils.stop_signals import StopRequested, StopSignals
 
 # Known-harmless noise from the simulators on headless machines; real warnings still show.
@@ -116,255 +119,366 @@ flags.DEFINE_integer('num_seeds', 1, 'Independent seeds trained together in this
 flags.DEFINE_integer('eval_workers', 1, 'Processes sharing the evaluation episodes.')
 flags.DEFINE_string('preset', 'paper', "Per-environment settings: 'paper', 'drol_star' (paper + tuned K) or 'none'.")
 
+flags.DEFINE_enum(
+    'precision',
+    'default',
+    list(PRECISIONS),
+    "Matrix products: the device's own ('default': TF32 on recent NVIDIA GPUs), float32 ('highest', "
+    "the CPU's numbers) or bfloat16 ('bf16', fastest); see utils/precision.py.",
+)
 flags.DEFINE_enum('wandb_mode', 'disabled', ['disabled', 'online', 'offline'], 'Weights & Biases logging.')
 flags.DEFINE_string('wandb_project', 'drol', 'Weights & Biases project.')
+
+
+class Runs(NamedTuple):
+    """The (task, seed) runs of this process in stacking order, (task 0, seed 0), (task 0, seed 1), ...,
+    each with exactly the run directory its standalone run has."""
+
+    env_names: list
+    pairs: list
+    labels: list
+    run_dirs: list
+
+    @property
+    def seeds(self):
+        return [seed for _, seed in self.pairs]
+
+    @property
+    def task_ids(self):
+        return [self.env_names.index(env_name) for env_name, _ in self.pairs]
+
+    @property
+    def where(self):
+        return self.run_dirs[0] + (' and others' if len(self.run_dirs) > 1 else '')
+
+
+class Training(NamedTuple):
+    """What the loop uses and never changes: the jitted update and validation functions, the data on
+    the device, the online phase's maker, the evaluator, the logs and the progress display."""
+
+    flags: Any
+    runs: Runs
+    train_fn: Callable
+    single_fn: Callable
+    validation_fn: Callable
+    data: Any
+    val_data: Any
+    tasks_arg: tuple
+    start_online: Callable
+    evaluator: Evaluator
+    train_logs: list
+    eval_logs: list
+    wandb_runs: list
+    progress: Progress
+
+    def close(self):
+        self.progress.close()
+        self.evaluator.close()
+        for wandb_run in self.wandb_runs:
+            wandb_run.finish()
 
 
 def run(flags, explicit_keys=frozenset()):
     """Trains `flags.num_seeds` seeds of one agent (of each task, with --tasks); returns the final
     agents, stacked task-major: (task 0, seed 0), (task 0, seed 1), ..."""
-    # Checks first, so a typo costs a second, not a traceback after minutes of compilation.
+    print(use_precision(flags.precision))  # Before anything is compiled: jitted functions keep it.
+    config, applied, runs = plan_runs(flags, explicit_keys)
+    # A run refused before training leaves none of the directories it created behind.
+    with locked_run_dirs(runs.run_dirs) as locks:  # noqa: F841  (held until the process ends)
+        train_data, val_data, provenance = load_data(flags, runs.env_names)
+        write_records(flags, config, applied, runs, provenance)
+        agents, keys, start_step, resumed = first_agents(flags, config, runs, train_data)
+    train_logs, eval_logs = open_logs(runs.run_dirs, start_step)
+    total_steps = flags.offline_steps + flags.online_steps
+    if resumed is not None and start_step >= total_steps:
+        report_finished(flags, runs, eval_logs, start_step)
+        return stack_seeds(agents)
+    state = RunState(
+        shard_seeds(stack_seeds(agents), len(runs.pairs)),
+        shard_seeds(stack_seeds(keys), len(runs.pairs)),
+        start_step,
+        elapsed_before=resumed.get('elapsed', 0.0) if resumed is not None else 0.0,
+    )
+    training = start_training(flags, config, runs, state, (train_data, val_data), (train_logs, eval_logs))
+    try:
+        with StopSignals() as stop:
+            while state.step < total_steps:
+                info, nonfinite = train(training, state)
+                stop_if_diverged(nonfinite, state.step, runs.labels, runs.run_dirs)
+                final = state.step in (flags.offline_steps, total_steps)  # Each phase's end: logged, saved, evaluated.
+                if state.step == 1 or state.step % flags.log_interval == 0 or final:
+                    log_training(training, state, info)
+                on_interval = bool(flags.save_interval) and state.step % flags.save_interval == 0
+                if on_interval or final or stop.received or state.seconds_since_save() >= 60 * flags.save_minutes:
+                    state.save(runs.run_dirs, kept=on_interval or final)  # Before evaluating: a failure there keeps it.
+                if stop.received:
+                    raise StopRequested(
+                        f'Stopped by {stop.name} at step {state.step}; saved checkpoint_{state.step}. '
+                        'Rerun the same command to continue.',
+                        stop.exit_code,
+                    )
+                if flags.eval_interval and (state.step == 1 or state.step % flags.eval_interval == 0 or final):
+                    evaluate(training, state)
+        report_final_evaluation(training, state, start_step)
+    finally:
+        training.close()
+    return state.agents
+
+
+def plan_runs(flags, explicit_keys):
+    """(agent config, preset values applied, runs). Checks come first, so a typo costs a second, not
+    a traceback after minutes of compilation."""
     check_run_flags(flags)
     env_names = task_names(flags.env_name, flags.tasks) if flags.tasks else [flags.env_name]
     check_task_flags(flags)
     config, applied = agent_config(flags, explicit_keys)
     if applied:
         print(f'Preset {flags.preset!r} for {flags.env_name}: {applied} (override with --agent.KEY=...)')
-    # One agent per (task, seed), each with exactly the run directory a standalone run of it has.
-    runs = [(env_name, seed) for env_name in env_names for seed in range(flags.seed, flags.seed + flags.num_seeds)]
-    seeds = [seed for _, seed in runs]
-    labels = [f'{env_name} seed {seed}' if flags.tasks else f'seed {seed}' for env_name, seed in runs]
+    pairs = [(env_name, seed) for env_name in env_names for seed in range(flags.seed, flags.seed + flags.num_seeds)]
+    labels = [f'{env_name} seed {seed}' if flags.tasks else f'seed {seed}' for env_name, seed in pairs]
     run_dirs = [
-        prepare_run_dir(run_dir_for(flags.save_dir, flags.run_group, config.agent_name, env_name, seed))
-        for env_name, seed in runs
+        run_dir_for(flags.save_dir, flags.run_group, config.agent_name, env_name, seed) for env_name, seed in pairs
     ]
-    locks = [lock_run_dir(run_dir) for run_dir in run_dirs]  # noqa: F841  (held until the process ends)
+    return config, applied, Runs(env_names, pairs, labels, run_dirs)
 
-    # Environments and data (with --tasks: one copy of the family's data, per-task rewards and masks).
+
+def load_data(flags, env_names):
+    """(train, validation, provenance); with --tasks, one copy of the family's data with per-task
+    rewards and masks. The environments (about 150 MB each) are dropped: the evaluator and the
+    online phase make their own."""
     data_args = (flags.dataset_dir, flags.dataset_path, flags.success_timing, flags.gen_episodes)
+    gen_workers = min(2, os.cpu_count() or 1)
     if flags.tasks:
         envs, train_data, val_data, provenance = make_task_envs_and_datasets(
-            env_names, *data_args, gen_workers=min(2, os.cpu_count() or 1)
+            env_names, *data_args, gen_workers=gen_workers
         )
     else:
         env, train_data, val_data, provenance = make_env_and_datasets(
-            flags.env_name, *data_args, gen_workers=min(2, os.cpu_count() or 1)
+            flags.env_name, *data_args, gen_workers=gen_workers
         )
         envs = [env]
-        del env
     check_dataset_matches_env(train_data, envs[0], provenance.get('path') or flags.env_name)
-    del envs  # About 150 MB each; the evaluator and the online phase make their own.
-    task_ids = [env_names.index(env_name) for env_name, _ in runs]
+    return train_data, val_data, provenance
 
-    # The run's record: written once, compared on every later command in the same directories.
-    # Each (task, seed) records what its standalone run would, so either command continues it.
-    record = {flag.name: flag.value for flag in flags.get_key_flags_for_module(sys.argv[0]) if flag.name != 'agent'}
+
+def write_records(flags, config, applied, runs, provenance):
+    """The run's record: written once, compared on every later command in the same directories.
+    Each (task, seed) records what its standalone run would, so either command continues it."""
+    run_flags = [flag for flag in flags.get_key_flags_for_module(sys.argv[0]) if flag.name != 'agent']
+    record = {flag.name: flag.value for flag in run_flags}
     record['tasks'] = None
-    for (env_name, seed), run_dir in zip(runs, run_dirs, strict=True):
+    for (env_name, seed), run_dir in zip(runs.pairs, runs.run_dirs, strict=True):
         continues = flags.resume and bool(checkpoint_steps(run_dir))
         check_or_write_record(
             run_dir,
             {**record, 'env_name': env_name, 'seed': seed, 'agent': config.to_dict(), 'preset_applied': applied},
             continues,
+            defaults={flag.name: flag.default for flag in run_flags},
         )
         if not continues:
             remove_checkpoints(run_dir)
             write_json(os.path.join(run_dir, 'dataset.json'), provenance)
 
-    # One agent and one data-order key per seed: new, restored from another run, or resumed.
+
+def first_agents(flags, config, runs, train_data):
+    """(agents, data-order keys, step, checkpoint record or None): one agent and key per (task, seed),
+    new, restored from another run (--restore_path), or resumed from its run directory."""
     agent_class = AGENTS[config.agent_name]
     ex_observations, ex_actions = train_data['observations'][:1], train_data['actions'][:1]
-    agents = [agent_class.create(seed, ex_observations, ex_actions, config) for seed in seeds]
-    keys = [data_key(seed) for seed in seeds]
+    agents = [agent_class.create(seed, ex_observations, ex_actions, config) for seed in runs.seeds]
+    keys = [data_key(seed) for seed in runs.seeds]
     if flags.restore_path:
         agents = [
             restore_from(flags.restore_path, flags.restore_epoch, a, k) for a, k in zip(agents, keys, strict=True)
         ]
-    start_step, elapsed_before, online_from = 0, 0.0, None
-    resumed = load_common_step(run_dirs, agents, keys)
-    if resumed:
-        agents, keys = [r[0] for r in resumed], [r[1] for r in resumed]
-        start_step, elapsed_before = resumed[0][2], resumed[0][3].get('elapsed', 0.0)
-        online_from = resumed[0][3].get('online_from')
-        print(f'Resuming from step {start_step} in {run_dirs[0]}' + (' and others' if len(run_dirs) > 1 else ''))
-    total_steps = flags.offline_steps + flags.online_steps
-    check_phase_boundary(start_step, online_from, flags, run_dirs[0])
+    resumed = load_common_step(runs.run_dirs, agents, keys)
+    if not resumed:
+        return agents, keys, 0, None
+    step, record = resumed[0][2], resumed[0][3]
+    print(f'Resuming from step {step} in {runs.where}')
+    check_phase_boundary(step, record.get('online_from'), flags, runs.run_dirs[0])
+    return [r[0] for r in resumed], [r[1] for r in resumed], step, record
 
-    # Logs.
+
+def open_logs(run_dirs, step):
+    """The train and evaluation logs of each run, without rows after `step` (those of a resumed run
+    logged after its checkpoint)."""
     train_logs = [CsvLogger(os.path.join(run_dir, 'train.csv')) for run_dir in run_dirs]
     eval_logs = [CsvLogger(os.path.join(run_dir, 'eval.csv')) for run_dir in run_dirs]
     for logger in train_logs + eval_logs:
-        logger.truncate_after(start_step)
-    if start_step >= total_steps and resumed:
-        lengths = f'--offline_steps={flags.offline_steps}' + (
-            f', --online_steps={flags.online_steps}' if flags.online_steps else ''
-        )
-        for i, label in enumerate(labels):
-            last = f'; last evaluation: {headline(eval_logs[i].rows[-1])}' if eval_logs[i].rows else ''
-            print(f'{label}: already finished at step {start_step} ({lengths}){last}.')
-        print(f'Nothing to train. Logs: {run_dirs[0]}' + (' and others' if len(run_dirs) > 1 else ''))
-        return stack_seeds(agents)
-    started = time.time()
+        logger.truncate_after(step)
+    return train_logs, eval_logs
 
-    def elapsed():
-        return elapsed_before + time.time() - started
 
-    online = None  # The online phase (utils/online.py), from step --offline_steps on.
-
-    def save(step):
-        for i, run_dir in enumerate(run_dirs):
-            online_state = online.state(i) if online is not None else None
-            save_checkpoint(run_dir, step, unstack_seed(agents, i), unstack_seed(keys, i), elapsed(), online_state)
-
-    wandb_runs = []
-    if flags.wandb_mode != 'disabled':
-        wandb_runs = [
-            WandbLogger(
-                flags.wandb_mode,
-                flags.wandb_project,
-                flags.run_group,
-                os.path.basename(run_dir),
-                {'agent': config.to_dict(), 'env_name': env_name, 'seed': seed},
-            )
-            for (env_name, seed), run_dir in zip(runs, run_dirs, strict=True)
-        ]
-
-    # One environment factory per task, shared by its seeds' agents.
-    task_envs = [functools.partial(make_env, env_name, flags.success_timing) for env_name in env_names]
-    evaluator = Evaluator(
-        [task_envs[task] for task in task_ids], flags.eval_episodes, flags.eval_workers, flags.video_episodes
+def report_finished(flags, runs, eval_logs, step):
+    lengths = f'--offline_steps={flags.offline_steps}' + (
+        f', --online_steps={flags.online_steps}' if flags.online_steps else ''
     )
-    agents = shard_seeds(stack_seeds(agents), len(runs))
-    keys = shard_seeds(stack_seeds(keys), len(runs))
+    for label, eval_log in zip(runs.labels, eval_logs, strict=True):
+        last = f'; last evaluation: {headline(eval_log.rows[-1])}' if eval_log.rows else ''
+        print(f'{label}: already finished at step {step} ({lengths}){last}.')
+    print(f'Nothing to train. Logs: {runs.where}')
+
+
+def start_training(flags, config, runs, state, datasets, logs):
+    """Everything the loop uses (`Training`): the evaluator, the jitted functions, the data on the
+    device, the logs (and W&B runs), the progress display. A new run saves its step 0 first; a run
+    resumed in its online phase gets that phase back."""
+    # One environment factory per task, shared by its seeds' agents.
+    task_envs = [functools.partial(make_env, env_name, flags.success_timing) for env_name in runs.env_names]
+    evaluator = Evaluator(
+        [task_envs[task] for task in runs.task_ids], flags.eval_episodes, flags.eval_workers, flags.video_episodes
+    )
     # With --tasks, each agent's task index is the train call's fourth argument.
-    tasks_arg = (shard_seeds(jax.numpy.asarray(task_ids), len(runs)),) if flags.tasks else ()
-    if start_step == 0:
-        save(0)
-    data = to_device(train_data)
-    val_device = to_device(val_data) if val_data is not None else None
-    train_fn = make_train_fn(config.batch_size, flags.updates_per_call, len(runs), bool(flags.tasks))
+    tasks_arg = (shard_seeds(jax.numpy.asarray(runs.task_ids), len(runs.pairs)),) if flags.tasks else ()
+    if state.step == 0:
+        state.save(runs.run_dirs)
+    data = to_device(datasets[0])
+    val_data = to_device(datasets[1]) if datasets[1] is not None else None
+    train_fn = make_train_fn(config.batch_size, flags.updates_per_call, len(runs.pairs), bool(flags.tasks))
     # Chunks that start off the fused grid (step 1, whose evaluation both references make; a
     # resumed step between intervals; the last steps) run as single updates, the same computation.
     single_fn = (
-        make_train_fn(config.batch_size, 1, len(runs), bool(flags.tasks)) if flags.updates_per_call > 1 else train_fn
+        make_train_fn(config.batch_size, 1, len(runs.pairs), bool(flags.tasks))
+        if flags.updates_per_call > 1
+        else train_fn
     )
     validation_fn = make_validation_fn(config.batch_size, bool(flags.tasks))
-
-    def start_online():
-        """The online phase: one environment per seed (FQL's AntMaze reward shift, as in the D4RL data)."""
-        online_envs = [make_env(flags.env_name, flags.success_timing) for _ in seeds]
-        reward_shift = -1.0 if is_d4rl(flags.env_name) and is_antmaze(flags.env_name) else 0.0
-        return Online(
-            online_envs,
-            seeds,
-            data,
-            config.batch_size,
-            flags.buffer_size,
-            flags.online_steps,
-            flags.balanced_sampling,
-            first_step=flags.offline_steps,
-            reward_shift=reward_shift,
+    start_online = functools.partial(make_online, flags, config, runs.seeds, data)
+    if state.step > flags.offline_steps:
+        state.online = start_online()
+        device_template = state.online.device_template()
+        state.online.restore(
+            [load_online_state(checkpoint_path(d, state.step), device_template) for d in runs.run_dirs]
         )
+    progress = make_progress(flags, config, runs, state.step)
+    return Training(
+        flags=flags,
+        runs=runs,
+        train_fn=train_fn,
+        single_fn=single_fn,
+        validation_fn=validation_fn,
+        data=data,
+        val_data=val_data,
+        tasks_arg=tasks_arg,
+        start_online=start_online,
+        evaluator=evaluator,
+        train_logs=logs[0],
+        eval_logs=logs[1],
+        wandb_runs=open_wandb_runs(flags, config, runs),
+        progress=progress,
+    )
 
-    if start_step > flags.offline_steps:
-        online = start_online()
-        states = [load_online_state(checkpoint_path(d, start_step), online.device_template()) for d in run_dirs]
-        online.restore(states)
 
-    def log_training(info, step, speed):
-        rows = {f'training/{k}': v for k, v in jax.device_get(info).items()}
-        if val_device is not None:
-            rows.update(
-                {
-                    f'validation/{k}': v
-                    for k, v in jax.device_get(validation_fn(agents, val_device, keys, *tasks_arg)).items()
-                }
-            )
-        for i in range(len(runs)):
-            row = {k: v[i] for k, v in rows.items()}
-            if online is not None:
-                row.update(online.log_row(i))
-            row.update({'time/steps_per_second': speed, 'time/elapsed': elapsed(), 'time/wall_time': time.time()})
-            train_logs[i].log(row, step)
-            if wandb_runs:
-                wandb_runs[i].log(row, step)
+def open_wandb_runs(flags, config, runs):
+    """One Weights & Biases run per (task, seed), or none (`--wandb_mode=disabled`)."""
+    if flags.wandb_mode == 'disabled':
+        return []
+    return [
+        WandbLogger(
+            flags.wandb_mode,
+            flags.wandb_project,
+            flags.run_group,
+            os.path.basename(run_dir),
+            {'agent': config.to_dict(), 'env_name': env_name, 'seed': seed},
+        )
+        for (env_name, seed), run_dir in zip(runs.pairs, runs.run_dirs, strict=True)
+    ]
 
-    def evaluate(step):
-        for i, stats in enumerate(evaluator.evaluate(agents, seeds, step, run_dirs)):
-            eval_logs[i].log(stats, step)
-            if wandb_runs:
-                wandb_runs[i].log(stats, step)
-            progress.write(f'step {step} {labels[i]}: {headline(stats)}')
 
-    # The loop.
-    seed_text = f'seed {flags.seed}' if flags.num_seeds == 1 else f'seeds {flags.seed}-{seeds[-1]}'
+def make_online(flags, config, seeds, data):
+    """The online phase: one environment per seed (FQL's AntMaze reward shift, as in the D4RL data)."""
+    online_envs = [make_env(flags.env_name, flags.success_timing) for _ in seeds]
+    reward_shift = -1.0 if is_d4rl(flags.env_name) and is_antmaze(flags.env_name) else 0.0
+    return Online(
+        online_envs,
+        seeds,
+        data,
+        config.batch_size,
+        flags.buffer_size,
+        flags.online_steps,
+        flags.balanced_sampling,
+        first_step=flags.offline_steps,
+        reward_shift=reward_shift,
+    )
+
+
+def make_progress(flags, config, runs, start_step):
+    """The progress display, after a line that says what trains from where to where."""
+    seed_text = f'seed {flags.seed}' if flags.num_seeds == 1 else f'seeds {flags.seed}-{runs.seeds[-1]}'
     if flags.tasks:
         seed_text = f'tasks {flags.tasks}, {seed_text}'
+    total_steps = flags.offline_steps + flags.online_steps
     progress = Progress(f'{config.agent_name} {flags.env_name} {seed_text}', total_steps, start_step)
     online_text = f' (online from step {flags.offline_steps})' if flags.online_steps else ''
     progress.write(
         f'Training {config.agent_name} on {flags.env_name} ({seed_text}) from step {start_step} to '
-        f'{total_steps}{online_text}; logs in {run_dirs[0]}' + (' and beside it.' if len(run_dirs) > 1 else '.')
+        f'{total_steps}{online_text}; logs in {runs.run_dirs[0]}'
+        + (' and beside it.' if len(runs.run_dirs) > 1 else '.')
     )
-    step, last_log_time, last_log_step, last_save_time, timed_save = (
-        start_step,
-        time.time(),
-        start_step,
-        time.time(),
-        None,
-    )
-    try:
-        with StopSignals() as stop:
-            while step < total_steps:
-                if step < flags.offline_steps:
-                    on_grid = (
-                        step % flags.updates_per_call == 0 and step + flags.updates_per_call <= flags.offline_steps
-                    )
-                    chunk = flags.updates_per_call if on_grid and not (flags.eval_interval and step == 0) else 1
-                    update_fn = train_fn if chunk > 1 else single_fn
-                    agents, keys, info, nonfinite = update_fn(agents, keys, data, *tasks_arg)
-                else:  # Online: one environment step per update, whatever --updates_per_call.
-                    online = online if online is not None else start_online()
-                    chunk = 1
-                    agents, keys, info, nonfinite = online.step(agents, keys)
-                step += chunk
-                progress.update(chunk)
-                stop_if_diverged(nonfinite, step, labels, run_dirs)
-                final = step in (flags.offline_steps, total_steps)  # The end of each phase is logged, saved, evaluated.
+    return progress
 
-                if step == 1 or step % flags.log_interval == 0 or final:
-                    now = time.time()
-                    log_training(info, step, (step - last_log_step) / max(now - last_log_time, 1e-9))
-                    last_log_time, last_log_step = now, step
-                on_interval = bool(flags.save_interval) and step % flags.save_interval == 0
-                if on_interval or final or stop.received or time.time() - last_save_time >= 60 * flags.save_minutes:
-                    # Saved before evaluating, so a failure there never costs the step's training.
-                    save(step)
-                    last_save_time = time.time()
-                    if timed_save is not None:  # Only the newest checkpoint made by the clock is kept.
-                        for run_dir in run_dirs:
-                            os.remove(checkpoint_path(run_dir, timed_save))
-                    timed_save = None if on_interval or final else step
-                if stop.received:
-                    raise StopRequested(
-                        f'Stopped by {stop.name} at step {step}; saved checkpoint_{step}. '
-                        'Rerun the same command to continue.',
-                        stop.exit_code,
-                    )
-                if flags.eval_interval and (step == 1 or step % flags.eval_interval == 0 or final):
-                    evaluate(step)
-        if flags.eval_interval and flags.eval_episodes and step > start_step:
-            for i, label in enumerate(labels):
-                progress.write(
-                    f'Final evaluation (step {step}, {label}, {flags.eval_episodes} episodes): '
-                    f'{headline(eval_logs[i].rows[-1])}. Took {duration(elapsed())}. Logs: {run_dirs[i]}'
-                )
-    finally:
-        progress.close()
-        evaluator.close()
-        for wandb_run in wandb_runs:
-            wandb_run.finish()
-    return agents
+
+def train(training, state):
+    """Advances `state` by one jitted call: fused updates offline (single ones off the fused grid), or
+    online one environment step and one update, whatever --updates_per_call. Returns the call's
+    (info, nonfinite). The first call of each function compiles it, and the step-1 evaluation starts
+    the evaluator: neither counts as training time in the progress display's speed."""
+    flags = training.flags
+    if state.step < flags.offline_steps:
+        on_grid = (
+            state.step % flags.updates_per_call == 0 and state.step + flags.updates_per_call <= flags.offline_steps
+        )
+        chunk = flags.updates_per_call if on_grid and not (flags.eval_interval and state.step == 0) else 1
+        update_fn = training.train_fn if chunk > 1 else training.single_fn
+        state.agents, state.keys, info, nonfinite = update_fn(
+            state.agents, state.keys, training.data, *training.tasks_arg
+        )
+    else:
+        state.online = state.online if state.online is not None else training.start_online()
+        chunk, update_fn = 1, state.online.step
+        state.agents, state.keys, info, nonfinite = update_fn(state.agents, state.keys)
+    timed = update_fn in state.called and state.step != 1
+    state.called.add(update_fn)
+    state.step += chunk
+    training.progress.update(chunk, timed=timed)
+    return info, nonfinite
+
+
+def log_training(training, state, info):
+    """Each run's row of training metrics, validation losses, online statistics and speed."""
+    speed = state.speed()
+    rows = {f'training/{k}': v for k, v in jax.device_get(info).items()}
+    if training.val_data is not None:
+        validation = training.validation_fn(state.agents, training.val_data, state.keys, *training.tasks_arg)
+        rows.update({f'validation/{k}': v for k, v in jax.device_get(validation).items()})
+    for i, train_log in enumerate(training.train_logs):
+        row = {k: v[i] for k, v in rows.items()}
+        if state.online is not None:
+            row.update(state.online.log_row(i))
+        row.update({'time/steps_per_second': speed, 'time/elapsed': state.elapsed(), 'time/wall_time': time.time()})
+        train_log.log(row, state.step)
+        if training.wandb_runs:
+            training.wandb_runs[i].log(row, state.step)
+
+
+def evaluate(training, state):
+    runs = training.runs
+    for i, stats in enumerate(training.evaluator.evaluate(state.agents, runs.seeds, state.step, runs.run_dirs)):
+        training.eval_logs[i].log(stats, state.step)
+        if training.wandb_runs:
+            training.wandb_runs[i].log(stats, state.step)
+        training.progress.write(f'step {state.step} {runs.labels[i]}: {headline(stats)}')
+
+
+def report_final_evaluation(training, state, start_step):
+    flags, runs = training.flags, training.runs
+    if flags.eval_interval and flags.eval_episodes and state.step > start_step:
+        for label, eval_log, run_dir in zip(runs.labels, training.eval_logs, runs.run_dirs, strict=True):
+            training.progress.write(
+                f'Final evaluation (step {state.step}, {label}, {flags.eval_episodes} episodes): '
+                f'{headline(eval_log.rows[-1])}. Took {duration(state.elapsed())}. Logs: {run_dir}'
+            )
 
 
 def agent_config(flags, explicit_keys):
@@ -431,7 +545,8 @@ def explicit_agent_keys(argv):
 
 
 def expand_agent_flag(argv):
-    """Lets `--agent=drol` stand for the agent's config file; unknown agents or keys fail with a hint."""
+    """(`argv` with `--agent=drol` standing for the agent's config file, that config file); unknown
+    agents or keys fail with a hint."""
     config_files = {name: agent_class.config_file() for name, agent_class in AGENTS.items()}
     expanded, config_file = [], config_files[DEFAULT_AGENT]
     for i, arg in enumerate(argv):
@@ -452,21 +567,31 @@ def expand_agent_flag(argv):
     if repeated:  # ml_collections would concatenate repeated tuple values instead of keeping one.
         raise UserError(f'--agent.{repeated[0]} is given more than once; give each setting once.')
     check_agent_keys(config_file, set(keys))
-    return expanded
+    return expanded, config_file
 
 
 def define_agent_flag(argv):
     """Checks the agent flags, then defines `--agent`. ml_collections reads the `--agent.KEY`
     overrides from sys.argv when the flag is defined, so the check and the expansion of
     `--agent=NAME` come first, and sys.argv is updated in place."""
-    sys.argv[:] = expand_agent_flag(list(argv))
+    sys.argv[:], config_file = expand_agent_flag(list(argv))
     config_flags.DEFINE_config_file(
-        'agent',
-        AGENTS[DEFAULT_AGENT].config_file(),
-        f'Agent: {", ".join(AGENTS)}, or a config file path.',
-        lock_config=False,
+        'agent', AGENTS[DEFAULT_AGENT].config_file(), agent_help(config_file), lock_config=False
     )
+    FLAGS['agent'].default_as_str = repr(DEFAULT_AGENT)  # --help names the agent, not its file's absolute path.
     return sys.argv
+
+
+def agent_help(config_file):
+    """The `--agent` help: the agents, then every setting of the chosen one with its default."""
+    settings = agent_settings(config_file)
+    return '\n'.join(
+        [
+            f'Agent: {", ".join(AGENTS)}, or a config file path. Settings of {os.path.basename(config_file)}, '
+            'each set with --agent.KEY=VALUE (--preset may change some; flags.json records the values used):',
+            *(f'--agent.{key}={value}' for key, value in settings.items()),
+        ]
+    )
 
 
 def main(_):

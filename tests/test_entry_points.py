@@ -32,6 +32,15 @@ def test_help_exits_zero(entry_point):
     assert 'Traceback' not in result.stdout + result.stderr
 
 
+def test_main_help_names_the_default_agent_and_lists_the_chosen_agents_settings():
+    default = run('main.py', '--help').stdout
+    agent_help = default.split('\n  --agent:', 1)[1].split('\n  --', 1)[0]
+    assert "(default: 'drol')" in agent_help and ROOT not in default, default
+    assert '--agent.num_candidates=' in agent_help, default
+    fql = run('main.py', '--agent=fql', '--help').stdout
+    assert '--agent.alpha=10.0' in fql and '--agent.num_candidates=' not in fql, fql
+
+
 @pytest.mark.parametrize('entry_point', ENTRY_POINTS, ids=lambda e: e[-1])
 def test_malformed_flag_is_one_line(entry_point):
     result = run(*entry_point, '--no_such_flag=1')
@@ -46,6 +55,7 @@ def test_malformed_flag_is_one_line(entry_point):
         (['--agent=fql', '--agent.num_candidates=4'], 'Unknown agent setting(s) num_candidates'),
         (['--offline_steps=abc'], '--offline_steps'),
         (['--agent.actor_hidden_dims=(32,32)', '--agent.actor_hidden_dims=(64,64)'], 'given more than once'),
+        (['--precision=fast'], '--precision'),
     ],
 )
 def test_main_agent_and_flag_typos(args, message):

@@ -35,6 +35,7 @@ def test_main_writes_logs_and_a_restorable_checkpoint(agent_name, cube_single_da
     assert 'validation/critic/critic_loss' in train_rows[0]
     flags = json.loads((run_dir / 'flags.json').read_text())
     assert flags['agent']['agent_name'] == agent_name and flags['env_name'] == 'cube-single-play'
+    assert flags['precision'] == 'default'
     assert json.loads((run_dir / 'dataset.json').read_text())['source'] == 'given path'
     assert (run_dir / 'checkpoint_40.msgpack').exists()
 

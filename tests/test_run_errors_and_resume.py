@@ -55,6 +55,7 @@ def test_dataset_of_another_environment_is_reported(cube_single_dataset, tmp_pat
     result = run_main(*common(cube_single_dataset, tmp_path), '--env_name=cube-double-play', check=False)
     assert result.returncode == 2, result.stderr
     assert cube_single_dataset in result.stderr and 'Traceback' not in result.stderr
+    assert not (tmp_path / 'Debug').exists()  # Refused before training: no run directory is left behind.
 
 
 def test_actions_outside_bounds_are_clipped_with_a_count(tmp_path):

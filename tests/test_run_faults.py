@@ -54,6 +54,10 @@ def test_run_record_refuses_changes_and_records_allowed_ones(cube_single_dataset
     changed = run_main(*command(cube_single_dataset, tmp_path, '--offline_steps=20', '--agent.lr=0.001'), check=False)
     assert_one_line_error(changed, 2, '--agent.lr: 0.0003 -> 0.001')
     assert (run_dir / 'flags.json').read_text() == record
+    other_precision = run_main(
+        *command(cube_single_dataset, tmp_path, '--offline_steps=20', '--precision=highest'), check=False
+    )
+    assert_one_line_error(other_precision, 2, "--precision: 'default' -> 'highest'")
 
     more_seeds = run_main(*command(cube_single_dataset, tmp_path, '--offline_steps=20', '--num_seeds=2'), check=False)
     assert_one_line_error(more_seeds, 2, 'have none')

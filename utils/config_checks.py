@@ -14,8 +14,8 @@ def check_agent_name(name, known):
         raise UserError(f'Unknown agent {name!r}.{closest(name, known)} Known agents: {", ".join(sorted(known))}.')
 
 
-def check_agent_keys(config_file, keys):
-    """Every `--agent.KEY` names a setting of the agent's config file."""
+def agent_settings(config_file):
+    """The settings (`get_config()`) of an agent config file."""
     import importlib.util
 
     if not os.path.exists(config_file):
@@ -23,7 +23,12 @@ def check_agent_keys(config_file, keys):
     spec = importlib.util.spec_from_file_location('agent_config', config_file)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    known = module.get_config().keys()
+    return module.get_config()
+
+
+def check_agent_keys(config_file, keys):
+    """Every `--agent.KEY` names a setting of the agent's config file."""
+    known = agent_settings(config_file).keys()
     unknown = sorted(set(keys) - set(known))
     if unknown:
         hints = ' '.join(f'{key!r}:{closest(key, known) or " no close match."}' for key in unknown)

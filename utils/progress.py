@@ -33,24 +33,30 @@ class Progress:
             disable=not (enabled and self.terminal),
         )
         self.line_every_s = line_every_s
-        self.started = self.last_line = None
-        self.start_step = initial
+        self.last_update = self.last_line = None
+        self.timed_steps, self.timed_seconds = 0, 0.0
         self.estimated = False
 
-    def update(self, steps):
-        """Counts `steps` more. The first call starts the clock, so compilation does not skew the speed."""
+    def update(self, steps, timed=True):
+        """Counts `steps` more. Speed and time left come from the timed calls since the last untimed
+        one: pass `timed=False` for a call that compiled or that follows one-off work (the first
+        evaluation), so the speed is measured afresh from there, as in a new phase (the online
+        phase steps far slower than fused offline updates). The first call only starts the clock."""
         now = time.time()
         self.step += steps
         self.bar.update(steps)
-        if self.started is None:
-            self.started, self.last_line, self.start_step = now, now, self.step
+        if not timed:
+            self.timed_steps, self.timed_seconds = 0, 0.0
+        elif self.last_update is not None:
+            self.timed_steps += steps
+            self.timed_seconds += now - self.last_update
+        self.last_update = now
+        self.last_line = self.last_line or now
+        if not self.enabled or not self.timed_steps:
             return
-        rate = (self.step - self.start_step) / max(now - self.started, 1e-9)
+        rate = self.timed_steps / max(self.timed_seconds, 1e-9)
         left = (self.total - self.step) / max(rate, 1e-9)
-        enough = self.step - self.start_step >= max(self.total // 100, 1) and now - self.started >= 20
-        if not self.enabled:
-            return
-        if not self.estimated and enough:
+        if not self.estimated and self.timed_steps >= max(self.total // 100, 1) and self.timed_seconds >= 20:
             self.estimated = True
             self.write(f'{self.label}: {rate:.1f} {self.unit}s/s, about {duration(left)} to go.')
         if not self.terminal and now - self.last_line >= self.line_every_s:

@@ -6,6 +6,7 @@ computation is refused with one message naming the differences, and an allowed c
 (more steps, other intervals, more evaluation episodes...) is appended to `resumes.jsonl`.
 """
 
+import contextlib
 import fcntl
 import json
 import os
@@ -35,6 +36,10 @@ CHANGEABLE_FLAGS = (
     'run_group',
     'save_dir',
 )
+
+
+# What a run writes into its directory before training starts.
+START_FILES = ('run.lock', 'flags.json', 'dataset.json')
 
 
 def run_dir_for(save_dir, run_group, agent_name, env_name, seed):
@@ -77,19 +82,60 @@ def lock_run_dir(path):
     return handle
 
 
+@contextlib.contextmanager
+def locked_run_dirs(paths):
+    """Creates (where needed) and locks each run directory for the block that prepares the run;
+    yields the locks, which the caller holds until the process ends.
+
+    A run refused in the block (a bad dataset, a missing extra, a checkpoint of another agent)
+    leaves nothing behind: each directory this call created and locked, and each folder above it
+    that it created, is removed again when it holds nothing but the files a run writes at its start.
+    A directory that existed before is never touched."""
+    new_folders = [folder for path in paths for folder in missing_folders(path)]
+    locks, locked = [], []
+    try:
+        for path in paths:
+            locks.append(lock_run_dir(prepare_run_dir(path)))
+            locked.append(path)
+        yield locks
+    except BaseException:
+        for path in locked:
+            if path in new_folders and set(os.listdir(path)) <= set(START_FILES):
+                for name in os.listdir(path):
+                    os.remove(os.path.join(path, name))
+        for lock in locks:
+            lock.close()
+        for folder in sorted(set(new_folders), key=len, reverse=True):  # Deepest first.
+            with contextlib.suppress(OSError):  # Not empty: something else is in it.
+                os.rmdir(folder)
+        raise
+
+
+def missing_folders(path):
+    """`path` and the folders above it that do not exist yet."""
+    missing = []
+    while path and not os.path.exists(path):
+        missing.append(path)
+        path = os.path.dirname(path)
+    return missing
+
+
 def plain(value):
     """`value` as it reads back from JSON (tuples become lists), for comparisons with a stored record."""
     return json.loads(json.dumps(value, default=str))
 
 
-def record_differences(old, new):
-    """(refused, allowed): 'key: old -> new' lines for the settings that differ between two records."""
+def record_differences(old, new, defaults=None):
+    """(refused, allowed): 'key: old -> new' lines for the settings that differ between two records.
+    A flag the old record lacks (added to the project after the run began) counts as its default."""
+    defaults = defaults or {}
     refused, allowed = [], []
     for key in sorted(set(old) | set(new)):
         if key in ('agent', 'preset_applied'):
             continue
-        if plain(old.get(key)) != plain(new.get(key)):
-            line = f'--{key}: {old.get(key)!r} -> {new.get(key)!r}'
+        old_value = old[key] if key in old else defaults.get(key)
+        if plain(old_value) != plain(new.get(key)):
+            line = f'--{key}: {old_value!r} -> {new.get(key)!r}'
             (allowed if key in CHANGEABLE_FLAGS else refused).append(line)
     old_agent, new_agent = old.get('agent', {}), new.get('agent', {})
     for key in sorted(set(old_agent) | set(new_agent)):
@@ -98,9 +144,10 @@ def record_differences(old, new):
     return refused, allowed
 
 
-def check_or_write_record(run_dir, record, resumes):
+def check_or_write_record(run_dir, record, resumes, defaults=None):
     """Writes `flags.json` for a new run; for an existing one, refuses computation changes and
-    appends allowed ones to `resumes.jsonl` (when `resumes`, i.e. the run continues)."""
+    appends allowed ones to `resumes.jsonl` (when `resumes`, i.e. the run continues). `defaults`:
+    each flag's default, what a record made before the flag existed ran with."""
     path = os.path.join(run_dir, 'flags.json')
     if not os.path.exists(path) or not resumes:
         write_json(path, record)
@@ -110,7 +157,7 @@ def check_or_write_record(run_dir, record, resumes):
             old = json.load(f)
     except (OSError, ValueError) as error:
         raise UserError(f'{path} cannot be read ({error}); move the run directory away or use --noresume.') from error
-    refused, allowed = record_differences(old, record)
+    refused, allowed = record_differences(old, record, defaults)
     if refused:
         raise UserError(
             f'{run_dir} was made with other settings, which this command would change:\n  '
