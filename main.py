@@ -422,8 +422,7 @@ def make_progress(flags, config, runs, start_step):
 def train(training, state):
     """Advances `state` by one jitted call: fused updates offline (single ones off the fused grid), or
     online one environment step and one update, whatever --updates_per_call. Returns the call's
-    (info, nonfinite). The first call of each function compiles it, and the step-1 evaluation starts
-    the evaluator: neither counts as training time in the progress display's speed."""
+    (info, nonfinite)."""
     flags = training.flags
     if state.step < flags.offline_steps:
         on_grid = (
@@ -438,10 +437,9 @@ def train(training, state):
         state.online = state.online if state.online is not None else training.start_online()
         chunk, update_fn = 1, state.online.step
         state.agents, state.keys, info, nonfinite = update_fn(state.agents, state.keys)
-    timed = update_fn in state.called and state.step != 1
-    state.called.add(update_fn)
+    state.note_call(update_fn)
     state.step += chunk
-    training.progress.update(chunk, timed=timed)
+    training.progress.update(chunk, timed=state.timed_update())
     return info, nonfinite
 
 
@@ -450,6 +448,7 @@ def log_training(training, state, info):
     speed = state.speed()
     rows = {f'training/{k}': v for k, v in jax.device_get(info).items()}
     if training.val_data is not None:
+        state.note_call(training.validation_fn)
         validation = training.validation_fn(state.agents, training.val_data, state.keys, *training.tasks_arg)
         rows.update({f'validation/{k}': v for k, v in jax.device_get(validation).items()})
     for i, train_log in enumerate(training.train_logs):
@@ -464,6 +463,7 @@ def log_training(training, state, info):
 
 def evaluate(training, state):
     runs = training.runs
+    state.note_call(training.evaluator)  # The first evaluation starts its workers and compiles the policy.
     for i, stats in enumerate(training.evaluator.evaluate(state.agents, runs.seeds, state.step, runs.run_dirs)):
         training.eval_logs[i].log(stats, state.step)
         if training.wandb_runs:

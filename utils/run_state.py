@@ -21,8 +21,9 @@ class RunState:
     `elapsed_before` is the training time of earlier commands (a resumed run), so the saved
     elapsed time covers the whole run. `online` is the online phase (`utils.online.Online`) from
     its first step on. `timed_save` is the step of the newest checkpoint that the clock
-    (`--save_minutes`) or a stop made, the only such checkpoint kept. `called` holds the update
-    functions called so far: the first call of each compiles it, so its time is not training time.
+    (`--save_minutes`) or a stop made, the only such checkpoint kept. `called` holds the jitted
+    functions (updates, validation, evaluation) called so far, and `compiled` says whether one of
+    them ran for the first time, hence compiled, since the previous update.
     """
 
     agents: Any
@@ -36,6 +37,7 @@ class RunState:
     last_save_time: float = dataclasses.field(default_factory=time.time)
     timed_save: int | None = None
     called: set = dataclasses.field(default_factory=set)
+    compiled: bool = False
 
     def __post_init__(self):
         self.last_log_step = self.step
@@ -50,6 +52,18 @@ class RunState:
         steps_per_second = (self.step - self.last_log_step) / max(now - self.last_log_time, 1e-9)
         self.last_log_time, self.last_log_step = now, self.step
         return steps_per_second
+
+    def note_call(self, fn):
+        """Remembers a call of `fn`; its first call in this process compiles it."""
+        if fn not in self.called:
+            self.called.add(fn)
+            self.compiled = True
+
+    def timed_update(self):
+        """Whether the update just made ran at training speed: nothing compiled since the previous
+        update (so the progress display's speed and time left leave compilation out)."""
+        timed, self.compiled = not self.compiled, False
+        return timed
 
     def seconds_since_save(self):
         return time.time() - self.last_save_time
