@@ -24,6 +24,12 @@ How to run it (CPU, float32, deterministic XLA flags are set by the script; a fe
 
 It also rewrites tests/fixtures/README.md (cases, keys, reference commits, command, sizes).
 
+How much the references move between machines and builds, which the tests' tolerances are
+derived from: regenerate into another folder (on another machine, jaxlib or XLA_FLAGS) and compare:
+
+    python scripts/make_golden_fixtures.py --fql_repo=... --drol_repo=... --out=/tmp/regenerated
+    python scripts/make_golden_fixtures.py --drift=/tmp/regenerated [--out=tests/fixtures]
+
 This is a developer tool: it never runs in CI (it refuses to when the CI environment variable
 is set) and the tests only read the .npz files it wrote. Regenerate the fixtures only when
 the references (their commits) or the cases defined below change.
@@ -429,7 +435,10 @@ def write_readme(out_dir, command, last_run, commits, dirty, versions):
         '```',
         '',
         '(the two paths are local checkouts of the repositories below, at the commits listed; add',
-        '`--cases=a,b` to regenerate some cases only).',
+        '`--cases=a,b` to regenerate some cases only). The tests allow each number to move a little',
+        'since the references themselves do between machines and builds: to see how far, regenerate',
+        'into another folder and run `python scripts/make_golden_fixtures.py --drift=THAT_FOLDER`',
+        '(tolerances and measurements: tests/test_golden_references.py).',
         '',
         *(
             [f'The last run regenerated only `--cases={last_run}`; the other files are from earlier runs.', '']
@@ -533,6 +542,35 @@ def write_readme(out_dir, command, last_run, commits, dirty, versions):
     return total
 
 
+def print_drift(new_dir, stored_dir):
+    """Per case and kind of number, the largest drift of the fixtures in `new_dir` from those in
+    `stored_dir`, measured as tests/test_golden_references.py measures it, beside its tolerance."""
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    from tests.test_golden_references import KINDS, TOLERANCE, drift
+
+    worst = {}
+    for path in sorted(glob.glob(os.path.join(new_dir, 'golden_*.npz'))):
+        stored_path = os.path.join(stored_dir, os.path.basename(path))
+        if not os.path.exists(stored_path):
+            continue
+        with np.load(path) as new, np.load(stored_path) as stored_file:
+            stored = {key: stored_file[key] for key in stored_file.files}
+            row = {}
+            for key in new.files:
+                kind = KINDS.get(key.split('/')[0])
+                if kind and key in stored:
+                    row[kind] = max(row.get(kind, 0.0), drift(new[key], stored, key))
+        for kind, value in row.items():
+            worst[kind] = max(worst.get(kind, 0.0), value)
+        print(os.path.basename(path), '  '.join(f'{kind} {value:.1e}' for kind, value in sorted(row.items())))
+    for kind, value in sorted(worst.items()):
+        print(
+            f'largest {kind} drift {value:.1e}, tolerance {TOLERANCE[kind]:.0e} ({TOLERANCE[kind] / value:.0f}x)'
+            if value
+            else f'largest {kind} drift 0, tolerance {TOLERANCE[kind]:.0e}'
+        )
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(
         description='Make tests/fixtures/golden_<case>.npz from the public FQL and DROL reference code '
@@ -543,6 +581,11 @@ def main(argv=None):
     default_out = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'tests', 'fixtures')
     parser.add_argument('--out', default=default_out, help='output folder (default: tests/fixtures)')
     parser.add_argument('--cases', default=','.join(CASES), help='comma-separated subset of: ' + ', '.join(CASES))
+    parser.add_argument(
+        '--drift',
+        metavar='DIR',
+        help='generate nothing: print how far the fixtures in DIR moved from those in --out, as the tests measure it',
+    )
     parser.add_argument('--worker', choices=sorted(REPOSITORIES), help=argparse.SUPPRESS)
     parser.add_argument('--repo', help=argparse.SUPPRESS)
     parser.add_argument('--commit', default='', help=argparse.SUPPRESS)
@@ -555,6 +598,9 @@ def main(argv=None):
 
     if args.worker:
         run_worker(args.worker, args.repo, os.path.abspath(args.out), cases, args.commit)
+        return 0
+    if args.drift:
+        print_drift(args.drift, args.out)
         return 0
 
     if os.environ.get('CI', '').lower() not in ('', '0', 'false'):
