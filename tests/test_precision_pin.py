@@ -11,7 +11,7 @@ import sys
 
 import jax
 
-from tests.helpers import ROOT
+from tests.helpers import ROOT, run_main
 
 READ_PRECISION = 'import jax; print(jax.config.jax_default_matmul_precision)'
 
@@ -44,3 +44,12 @@ def test_a_process_started_by_a_test_multiplies_in_float32():
         check=True,
     )
     assert result.stdout.strip() == 'highest'
+
+
+def test_main_started_by_a_test_multiplies_in_float32():
+    """main.py's default `--precision` keeps the exported pin and says so in its first line; an
+    unknown environment ends the run right after it, before anything is written."""
+    result = run_main('--env_name=no-such-env', check=False)
+    assert result.stdout.splitlines()[0] == (
+        'Precision default on cpu: jax_default_matmul_precision=highest, as exported in JAX_DEFAULT_MATMUL_PRECISION.'
+    )
