@@ -11,6 +11,7 @@ import sys
 
 import jax
 
+from tests.conftest import pin_float32_matrix_products
 from tests.helpers import ROOT, run_main
 
 READ_PRECISION = 'import jax; print(jax.config.jax_default_matmul_precision)'
@@ -20,13 +21,14 @@ def test_this_process_multiplies_in_float32():
     assert jax.config.jax_default_matmul_precision == 'highest'
 
 
-def test_a_test_cannot_leave_another_precision_behind():
-    """Sets another precision, as a test of `--precision` may; the next test must still see the pin."""
+def test_every_test_starts_pinned_whatever_the_test_before_chose(request):
+    """conftest re-pins before every test (an autouse fixture), so a test that set another precision,
+    as a test of `--precision` may, cannot leave it to the tests after it (in any order, on any
+    pytest-xdist worker)."""
+    assert 'float32_matrix_products' in request.fixturenames
     jax.config.update('jax_default_matmul_precision', 'bfloat16')
     os.environ.pop('JAX_DEFAULT_MATMUL_PRECISION', None)
-
-
-def test_the_pin_is_back_after_a_test_changed_it():
+    pin_float32_matrix_products()
     assert jax.config.jax_default_matmul_precision == 'highest'
     assert os.environ['JAX_DEFAULT_MATMUL_PRECISION'] == 'highest'
 
