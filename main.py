@@ -111,7 +111,8 @@ flags.DEFINE_enum(
 flags.DEFINE_integer(
     'gen_episodes',
     None,
-    'Episodes to generate when an OGBench dataset cannot be downloaded (default: a complete generated set, else 100).',
+    'Episodes to generate when an OGBench dataset cannot be downloaded '
+    '(default: a complete generated set of at least 100 episodes, else 100).',
 )
 
 flags.DEFINE_integer('updates_per_call', 1, 'Updates fused into one jitted call (lax.scan).')
@@ -234,6 +235,11 @@ def plan_runs(flags, explicit_keys):
     config, applied = agent_config(flags, explicit_keys)
     if applied:
         print(f'Preset {flags.preset!r} for {flags.env_name}: {applied} (override with --agent.KEY=...)')
+    note = AGENTS[config.agent_name].preset_note(
+        flags.preset, preset_key(flags.env_name), online=bool(flags.online_steps), explicit_keys=explicit_keys
+    )
+    if note:
+        print(note)
     pairs = [(env_name, seed) for env_name in env_names for seed in range(flags.seed, flags.seed + flags.num_seeds)]
     labels = [f'{env_name} seed {seed}' if flags.tasks else f'seed {seed}' for env_name, seed in pairs]
     run_dirs = [

@@ -73,7 +73,7 @@ def test_fused_and_multi_seed_training_match_the_plain_loop(agent_name):
     """main.py trains through `update_step` under `lax.scan` (fused) and `vmap` (seeds)."""
     data = to_device(random_batch(batch_size=200, seed=9))
     agents = [tiny_agent(agent_name, random_batch(), seed=s) for s in (3, 4)]
-    plain, plain_key = agents[1], data_key(4)
+    plain, plain_key = jax.tree_util.tree_map(jnp.copy, agents[1]), data_key(4)  # update() donates its agent.
     for _ in range(3):
         plain_key, batch_key = jax.random.split(plain_key)
         plain, _ = plain.update(sample_batch(data, batch_key, 16))
@@ -95,13 +95,13 @@ def test_iql_ddpgbc_and_learned_std():
     for const_std in (True, False):
         agent = tiny_agent('iql', batch, actor_loss='ddpgbc', const_std=const_std, alpha=2.5)
         assert ('log_stds' in agent.network.params['modules_actor']) is (not const_std)
+        before = np.array(agent.network.params['modules_actor']['mean_net']['kernel'])  # update() donates agent.
         new_agent, info = agent.update(batch)
         for key in ('q_loss', 'bc_loss', 'q_mean', 'q_abs_mean', 'bc_log_prob', 'mse', 'std'):
             assert np.isfinite(float(info[f'actor/{key}'])), key
         np.testing.assert_allclose(
             info['actor/actor_loss'], info['actor/q_loss'] + info['actor/bc_loss'], rtol=1e-5, atol=1e-6
         )
-        before = agent.network.params['modules_actor']['mean_net']['kernel']
         assert not np.allclose(before, new_agent.network.params['modules_actor']['mean_net']['kernel'])
 
 
@@ -213,3 +213,20 @@ def test_main_help_and_preset_message(agent_name, cube_single_dataset, tmp_path)
     assert preset['discount'] == 0.995
     assert f"Preset 'paper' for humanoidmaze-medium-navigate: {preset}" in result.stdout, result.stdout
     assert result.returncode == 2 and 'belongs to another environment' in result.stderr, result.stderr
+
+
+def test_a_run_says_where_the_paper_gives_no_value(cube_single_dataset, tmp_path):
+    """ReBRAC on antsoccer has no row in the FQL paper's Table 6: the run says it keeps the defaults
+    (printed before the data is loaded; the cube dataset then stops the run with a clear error)."""
+    result = run_main(
+        '--agent=rebrac',
+        '--env_name=antsoccer-arena-navigate',
+        f'--dataset_path={cube_single_dataset}',
+        f'--save_dir={tmp_path}',
+        '--offline_steps=1',
+        *TINY,
+        check=False,
+    )
+    assert 'give rebrac no alpha_actor, alpha_critic for antsoccer-arena-navigate (offline)' in result.stdout, (
+        result.stdout
+    )
