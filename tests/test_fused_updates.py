@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from agents import AGENTS
 from tests.helpers import ROOT, random_batch, tiny_agent
 from utils.datasets import sample_batch, to_device
 from utils.fused_updates import data_key, make_train_fn, stack_seeds, unstack_seed
@@ -29,7 +30,7 @@ def test_fused_updates_equal_single_updates(agent_name):
     agent = tiny_agent(agent_name, random_batch())
     key = data_key(0)
 
-    single, single_key = agent, key
+    single, single_key = jax.tree_util.tree_map(jnp.copy, agent), key  # update() donates (deletes) its agent.
     for _ in range(5):
         single_key, batch_key = jax.random.split(single_key)
         single, _ = single.update(sample_batch(data, batch_key, 16))
@@ -40,6 +41,20 @@ def test_fused_updates_equal_single_updates(agent_name):
     assert not np.allclose(
         jax.tree_util.tree_leaves(single.network.params)[0], jax.tree_util.tree_leaves(agent.network.params)[0]
     )
+
+
+@pytest.mark.parametrize('agent_name', list(AGENTS))
+def test_update_donates_the_agent_and_changes_no_number(agent_name):
+    """`agent.update` donates its agent, as the fused call does: the old agent's arrays are deleted
+    (so a caller that reuses one fails here on the CPU too, not only on an accelerator), and the new
+    agent and its metrics equal `update_step` jitted without donation, bit for bit."""
+    batch = random_batch()
+    agent = tiny_agent(agent_name, batch)
+    expected = jax.jit(lambda a, b: a.update_step(b))(jax.tree_util.tree_map(jnp.copy, agent), batch)
+    updated = agent.update(batch)
+    assert all(leaf.is_deleted() for leaf in jax.tree_util.tree_leaves(agent))
+    for got, want in zip(jax.tree_util.tree_leaves(updated), jax.tree_util.tree_leaves(expected), strict=True):
+        np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
 
 
 @pytest.mark.parametrize('agent_name', ['drol', 'fql'])

@@ -35,7 +35,7 @@ def test_rebrac_actor_and_targets_move_only_on_full_updates():
     batch = random_batch()
     agent = tiny_agent('rebrac', batch, actor_freq=2, alpha_actor=0.1, alpha_critic=0.1)
     for step in range(1, 5):
-        before = agent.network
+        before = jax.tree_util.tree_map(np.array, agent.network)  # A copy: update() donates the agent.
         assert int(before.step) == step
         full = step % 2 == 0
         # What Adam alone does to the actor with a zero gradient (its momentum from earlier full updates).
