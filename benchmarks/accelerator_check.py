@@ -53,7 +53,8 @@ ENVIRONMENT_PACKAGES = ('ogbench', 'gymnasium', 'mujoco', 'dm_control')
 
 FLAGS = flags.FLAGS
 flags.DEFINE_bool('smoke', False, 'Tiny sizes, two stacked counts and a 2-update main.py run: the CPU check.')
-flags.DEFINE_enum('precision', 'default', PRECISIONS, 'Matrix-product precision (see utils/precision.py).')
+if 'precision' not in FLAGS:  # update_speed.py's own --precision, where it has one, is the same choice.
+    flags.DEFINE_enum('precision', 'default', PRECISIONS, 'Matrix-product precision (see utils/precision.py).')
 flags.DEFINE_string('stack_counts', '1,8,40,160', 'Stacked DROL and FQL agents to time (--smoke: 1,2).')
 flags.DEFINE_integer('compile_threads', min(8, os.cpu_count() or 1), 'Programs compiled at once.')
 flags.DEFINE_integer('run_steps', 2000, 'Updates of the main.py run (100 per call; --smoke: 2).')
