@@ -278,7 +278,7 @@ def run_all(jobs, parallel, noun):
             code = subprocess.call(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
         status = 'ok' if code == 0 else f'exit {code}'
         failed = '' if code == 0 else f' (output in {job.log})'
-        say(f'[{status} {name} after {duration(monotonic() - started)}] {shlex.join(job.command)}{failed}')
+        say(f'[{status}] {name} after {duration(monotonic() - started)}: {shlex.join(job.command)}{failed}')
         return code
 
     with ThreadPoolExecutor(max_workers=parallel) as pool:

@@ -38,7 +38,7 @@ def test_a_line_when_each_run_starts_and_ends_with_its_time(tmp_path, capsys):
     assert lines[0] == '0 of 3 runs already finished; running 3, 1 at a time.'
     command = '.venv/bin/python -c \'import os; print(os.environ.get("XLA_PYTHON_CLIENT_MEM_FRACTION"))\''
     assert lines[1] == f'[start 1/3] {command}'
-    assert re.fullmatch(rf'\[ok 1/3 after \d+ s\] {re.escape(command)}', lines[2])
+    assert re.fullmatch(rf'\[ok\] 1/3 after \d+ s: {re.escape(command)}', lines[2])
     assert lines[3] == f'[start 2/3] {command}'
     assert lines[5] == "[start 3/3] .venv/bin/python -c 'exit(3)'"
-    assert re.fullmatch(rf'\[exit 3 3/3 after \d+ s\] .* \(output in {re.escape(failing.log)}\)', lines[6])
+    assert re.fullmatch(rf'\[exit 3\] 3/3 after \d+ s: .* \(output in {re.escape(failing.log)}\)', lines[6])
