@@ -23,7 +23,7 @@ import zlib
 
 import numpy as np
 
-from envs.ogbench_names import GENERATABLE_FAMILIES
+from envs.ogbench_names import GENERATABLE_FAMILIES, is_visual
 from utils.errors import UserError
 
 GENERATOR = 'envs.generate_dataset'
@@ -212,11 +212,14 @@ def _how_to_get(path: str) -> str:
     return f'Download it with {download}, or generate a stand-in with {generate} (it writes to {generated_dir}).'
 
 
-def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> np.ndarray:
+def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, keep: bool = True) -> np.ndarray:
     """Read one .npy member with its declared size checked before any allocation.
 
     np.load would allocate whatever shape a corrupt header declares; here a header may not
-    claim more bytes than the zip entry holds.
+    claim more bytes than the zip entry holds. With `keep=False` the data is read through in
+    blocks (so its size and checksum are still verified) but not kept: the result only has the
+    member's shape and dtype. Why: a visual dataset's frames are about 12 GB, and nothing in
+    them but their shape and dtype is checked.
     """
     with archive.open(info) as member:
         version = np.lib.format.read_magic(member)
@@ -233,11 +236,14 @@ def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> np.ndarray:
         nbytes = math.prod(shape) * dtype.itemsize
         if nbytes > info.file_size:
             raise _BadMember(f'declares shape {shape} ({nbytes} bytes) but holds only {info.file_size} bytes')
-        data = member.read(nbytes)
-        if len(data) != nbytes:
-            raise _BadMember(f'ends after {len(data)} of its {nbytes} data bytes')
-        if member.read(1):  # Also makes zipfile verify the member's checksum.
+        data = member.read(nbytes) if keep else None
+        read = len(data) if keep else sum(len(block) for block in iter(lambda: member.read(1 << 24), b''))
+        if read < nbytes:
+            raise _BadMember(f'ends after {read} of its {nbytes} data bytes')
+        if read > nbytes or member.read(1):  # Reading to the end also makes zipfile verify the checksum.
             raise _BadMember('has bytes after its array data')
+    if not keep:
+        return np.broadcast_to(np.zeros((), dtype), shape)
     return np.frombuffer(data, dtype=dtype).reshape(shape, order='F' if fortran_order else 'C')
 
 
@@ -286,7 +292,7 @@ def _wrong_keys(path: str, missing: list, have: list, keys: tuple) -> UserError:
     return _fail(path, problem)
 
 
-def _read_arrays(path: str, keys: tuple) -> dict:
+def _read_arrays(path: str, keys: tuple, images: bool = False) -> dict:
     kind = _file_kind(path)
     if kind is not None:
         needed = f'OGBench needs an .npz archive with {list(keys)}'
@@ -302,7 +308,7 @@ def _read_arrays(path: str, keys: tuple) -> dict:
                 raise _wrong_keys(path, missing, sorted(members), keys)
             for key in keys:
                 try:
-                    arrays[key] = _read_member(archive, members[key])
+                    arrays[key] = _read_member(archive, members[key], keep=key != 'observations' or not images)
                 except _BadMember as error:
                     raise _fail(path, f"is damaged: its array '{key}' {error}; delete it and make it again") from None
     except _READ_ERRORS as error:
@@ -356,13 +362,36 @@ def _check_against_env(path: str, arrays: dict, env) -> None:
         expected['qvel'] = (model.nv,)
     if 'button_states' in arrays and hasattr(unwrapped, '_num_buttons'):
         expected['button_states'] = (unwrapped._num_buttons,)
+    name = env.spec.id if env.spec else type(unwrapped).__name__
     for key, shape in expected.items():
         if arrays[key].shape[1:] != shape:
             raise UserError(
                 f"Dataset file {path} has '{key}' of shape {arrays[key].shape[1:]} per step but the environment "
-                f'{env.spec.id if env.spec else type(unwrapped).__name__} needs {shape}; the file belongs to '
-                f'another environment. {_how_to_get(path)}'
+                f'{name} needs {shape}; the file belongs to another environment'
+                f'{_kind_mismatch(key, arrays[key].shape[1:], shape)}. '
+                f'{_how_to_get(path)}'
             )
+    image_dtype = env.observation_space.dtype
+    if _is_image(expected['observations']) and arrays['observations'].dtype != image_dtype:
+        raise UserError(
+            f'Dataset file {path} has {arrays["observations"].dtype} images but the environment {name} renders '
+            f'{image_dtype} frames, as OGBench stores them (a converted file takes several times the memory and '
+            f'may be scaled differently). {_how_to_get(path)}'
+        )
+
+
+def _is_image(shape: tuple) -> bool:
+    """Whether a per-step observation shape is an image (height, width, channels), as in pixel-based tasks."""
+    return len(shape) == 3
+
+
+def _kind_mismatch(key: str, have: tuple, need: tuple) -> str:
+    """' (state vectors for a pixel-based task ...)' and the like, when a file's observations are of the other kind."""
+    if key != 'observations' or _is_image(have) == _is_image(need):
+        return ''
+    if _is_image(need):
+        return f' (state vectors for a pixel-based task: it needs the visual- dataset of {need} images)'
+    return ' (images for a state-based task: it needs the dataset without the visual- prefix)'
 
 
 def _generated_twin(path: str) -> str:
@@ -381,7 +410,8 @@ def check_ogbench_file(path: str, env=None, env_name: str | None = None) -> None
     if not os.path.exists(path):
         raise UserError(f'Dataset file {path} does not exist.{_generated_twin(path)} {_how_to_get(path)}')
     keys = REQUIRED_KEYS + (('button_states',) if _needs_button_states(env, env_name) else ())
-    arrays = _read_arrays(path, keys)
+    images = (env is not None and _is_image(env.observation_space.shape)) or is_visual(env_name or '')
+    arrays = _read_arrays(path, keys, images)
     _check_contents(path, arrays)
     if env is not None:
         _check_against_env(path, arrays, env)

@@ -26,6 +26,7 @@ from envs.dataset_files import (
     read_sidecar,
     validation_path,
 )
+from envs.frame_stack import ChannelFrameStack
 from envs.generate_dataset import (
     COMMAND_LINE,
     GENERATED_SUBDIR,
@@ -38,6 +39,7 @@ from envs.ogbench_names import (
     GENERATABLE_FAMILIES,
     LOCOMOTION_PREFIXES,
     full_name,
+    is_visual,
     parse_ogbench_name,
     unknown_name_error,
 )
@@ -64,15 +66,21 @@ def canonical_env_name(env_name):
     return full_name(*parsed)
 
 
-def make_env(env_name, success_timing='post', **kwargs):
-    """An evaluation environment, made from its name alone (so evaluation workers can make their own)."""
-    if is_d4rl(env_name):
-        return d4rl_utils.make_env(env_name, **kwargs)
-    import ogbench
+def make_env(env_name, success_timing='post', frame_stack=None, **kwargs):
+    """An evaluation environment, made from its name alone (so evaluation workers can make their own).
 
-    return ogbench.make_env_and_datasets(
-        canonical_env_name(env_name), env_only=True, success_timing=success_timing, **kwargs
-    )
+    With `frame_stack=N` its observations are the last N concatenated on the channel axis, as a
+    run with `--frame_stack=N` trains on them (envs/frame_stack.py). A pixel-based task renders
+    its frames in the process that steps it: an evaluation worker's, with `--eval_workers`.
+    """
+    if is_d4rl(env_name):
+        env = d4rl_utils.make_env(env_name, **kwargs)
+    else:
+        import ogbench
+
+        name = canonical_env_name(env_name)
+        env = ogbench.make_env_and_datasets(name, env_only=True, success_timing=success_timing, **kwargs)
+    return env if frame_stack is None else ChannelFrameStack(env, frame_stack)
 
 
 def make_env_and_datasets(
@@ -106,7 +114,7 @@ def make_env_and_datasets(
     val_path = _validation_path_of(path)
     check_ogbench_file(val_path, env_name=name, env=env)
     provenance['validation_path'] = val_path
-    train, val = (_relabeled(name, env, _load_with_info(file)) for file in (path, val_path))
+    train, val = (_relabeled(name, env, _load_with_info(file, name)) for file in (path, val_path))
     return env, clip_actions(train), clip_actions(val), _with_size(provenance, name, train, val)
 
 
@@ -136,7 +144,7 @@ def make_task_envs_and_datasets(
     provenance['validation_path'] = val_path
     datasets = []
     for file in (path, val_path):
-        raw = _load_with_info(file)
+        raw = _load_with_info(file, names[0])
         labelled = [_relabeled(name, env, dict(raw)) for name, env in zip(names, envs, strict=True)]
         shared = {key: value for key, value in labelled[0].items() if key not in TASK_KEYS}
         datasets.append(clip_actions({**shared, **{key: np.stack([d[key] for d in labelled]) for key in TASK_KEYS}}))
@@ -171,11 +179,15 @@ def _validation_path_of(train_path):
     return validation_path(train_path)
 
 
-def _load_with_info(path):
-    """One file with the simulator state (qpos, qvel, button states) that task rewards are computed from."""
+def _load_with_info(path, name):
+    """One file with the simulator state (qpos, qvel, button states) that task rewards are computed from.
+
+    A pixel-based task's frames stay uint8, as stored: ogbench's loader would make them float32, four
+    times the memory (a 1M-frame visual dataset is 12 GB as uint8).
+    """
     from ogbench.utils import load_dataset
 
-    return load_dataset(path, add_info=True)
+    return load_dataset(path, ob_dtype=np.uint8 if is_visual(name) else np.float32, add_info=True)
 
 
 def _relabeled(name, env, dataset):
@@ -353,14 +365,15 @@ def clip_actions(dataset):
 
 
 def check_dataset_matches_env(dataset, env, source):
-    """Observation and action sizes of the dataset against the environment's spaces."""
-    observation_dim = env.observation_space.shape[-1]
+    """Observation and action shapes of the dataset against the environment's spaces (images: every axis)."""
+    observation_shape = tuple(env.observation_space.shape)
     action_dim = env.action_space.shape[-1]
-    if dataset['observations'].shape[-1] != observation_dim or dataset['actions'].shape[-1] != action_dim:
+    have = tuple(dataset['observations'].shape[1:])
+    if have != observation_shape or dataset['actions'].shape[-1] != action_dim:
         raise UserError(
-            f'Dataset {source} has {dataset["observations"].shape[-1]}-dim observations and '
-            f'{dataset["actions"].shape[-1]}-dim actions, but the environment expects {observation_dim} and '
-            f'{action_dim}. Is it the dataset of another environment?'
+            f'Dataset {source} has observations of shape {have} and {dataset["actions"].shape[-1]}-dim actions, '
+            f'but the environment expects {observation_shape} and {action_dim}. Is it the dataset of another '
+            f'environment?'
         )
 
 

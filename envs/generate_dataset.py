@@ -18,6 +18,13 @@ A complete set whose sidecar matches the request is reused, not generated again.
 The command line writes into `<dataset_dir>/generated/`, where main.py looks for generated sets:
 
     python -m envs.generate_dataset --env_name=cube-double-play --num_episodes=1000 --workers=2
+
+Visual families (`visual-cube-single`, ...) run the same recipe in OGBench's pixel environments, as
+OGBench made its visual datasets: the oracles act on the simulator state in `info`, and the stored
+observations are the rendered 64 x 64 x 3 uint8 frames. Rendering dominates their cost (about 0.15 s
+per step on a CPU core, envs/rendering.py), so small sets are the practical ones on a CPU:
+
+    python -m envs.generate_dataset --env_name=visual-cube-single-play --num_episodes=10 --max_episode_steps=201
 """
 
 import contextlib
@@ -48,7 +55,7 @@ from envs.dataset_files import (
     write_atomically,
     write_synced,
 )
-from envs.ogbench_names import GENERATABLE_FAMILIES
+from envs.ogbench_names import GENERATABLE_FAMILIES, VISUAL_PREFIX, is_visual
 from utils.errors import UserError, run_app
 from utils.progress import Progress
 from utils.quiet_output import quiet_third_party_output
@@ -95,8 +102,8 @@ def family_of(env_name: str) -> str:
 def _not_generatable(name: str) -> UserError:
     return UserError(
         f"Cannot generate a dataset for '{name}': only these manipulation families have scripted "
-        f'oracles: {", ".join(GENERATABLE_FAMILIES)} (e.g. --env_name=cube-double-play). Locomotion and '
-        f'visual datasets must be downloaded with ogbench.download_datasets.'
+        f'oracles: {", ".join(GENERATABLE_FAMILIES)} (e.g. --env_name=cube-double-play). Locomotion datasets '
+        f'(state or visual) must be downloaded with ogbench.download_datasets.'
     )
 
 
@@ -129,11 +136,17 @@ def default_val_episodes(num_episodes: int) -> int:
     return max(1, num_episodes // 10)
 
 
+def scene_family(family: str) -> str:
+    """The state family whose scene (and so oracles and recipe) `family` renders: 'visual-scene' -> 'scene'."""
+    return family.removeprefix(VISUAL_PREFIX)
+
+
 def make_oracles(env, family: str, dataset_type: str) -> dict:
     """The scripted oracles OGBench used for `family`, keyed by the env's 'privileged/target_task'.
 
     The Markov oracles take `env` as a keyword because their first positional parameter is
-    `max_step`. Imported here so that the name helpers of this module load without ogbench.
+    `max_step`. They read the simulator state from `info`, so pixel environments get the same ones.
+    Imported here so that the name helpers of this module load without ogbench.
     """
     from ogbench.manipspace.oracles.markov.button_markov import ButtonMarkovOracle
     from ogbench.manipspace.oracles.markov.cube_markov import CubeMarkovOracle
@@ -144,6 +157,7 @@ def make_oracles(env, family: str, dataset_type: str) -> dict:
     from ogbench.manipspace.oracles.plan.drawer_plan import DrawerPlanOracle
     from ogbench.manipspace.oracles.plan.window_plan import WindowPlanOracle
 
+    family = scene_family(family)
     if dataset_type == 'play':
         plan = dict(env=env, noise=NOISE, noise_smoothing=NOISE_SMOOTHING)
         if family.startswith('cube'):
@@ -181,6 +195,7 @@ def make_data_env(family: str, max_episode_steps: int):
 
 def _draw_p_stack(family: str) -> float:
     """Per-episode probability that a cube target is on top of another cube (OGBench's values)."""
+    family = scene_family(family)
     if family == 'cube-single':
         return 0.0
     if family == 'cube-double':
@@ -204,6 +219,7 @@ class EpisodeCollector:
     def __init__(self, family: str, dataset_type: str, max_episode_steps: int):
         self.family = family
         self.dataset_type = dataset_type
+        self.observation_dtype = np.uint8 if is_visual(family) else np.float32
         self.env = make_data_env(family, max_episode_steps)
         self.oracles = make_oracles(self.env, family, dataset_type)
         self.has_button_states = hasattr(self.env.unwrapped, '_cur_button_states')
@@ -212,7 +228,7 @@ class EpisodeCollector:
         """One episode as arrays of the dataset's keys; scene episodes failing the health check are redrawn."""
         for attempt in range(MAX_SCENE_ATTEMPTS):
             episode = self._rollout(np.random.SeedSequence([seed, split, index, attempt]))
-            if self.family != 'scene' or _scene_is_healthy(episode['qpos']):
+            if scene_family(self.family) != 'scene' or _scene_is_healthy(episode['qpos']):
                 return episode
         raise RuntimeError(
             f'{MAX_SCENE_ATTEMPTS} scene episodes in a row failed the health check (seed {seed}, split {split}, '
@@ -253,7 +269,7 @@ class EpisodeCollector:
                 steps['button_states'].append(info['prev_button_states'])
             ob = next_ob
 
-        dtypes = dict(terminals=bool, button_states=np.int64)
+        dtypes = dict(observations=self.observation_dtype, terminals=bool, button_states=np.int64)
         return {key: np.asarray(values, dtype=dtypes.get(key, np.float32)) for key, values in steps.items()}
 
 
@@ -552,7 +568,8 @@ def _define_flags():
     flags.DEFINE_string(
         'env_name',
         None,
-        "Family or dataset/env name, e.g. 'cube-double-play' or 'cube-double-play-singletask-task2-v0'.",
+        "Family or dataset/env name, e.g. 'cube-double-play', 'cube-double-play-singletask-task2-v0' or "
+        "'visual-cube-single-play' (pixels: about 0.15 s per rendered step on a CPU core, envs/rendering.py).",
     )
     flags.DEFINE_string('dataset_type', None, "'play' or 'noisy'; default: the type in --env_name, else 'play'.")
     flags.DEFINE_integer('num_episodes', 1000, 'Training episodes.')

@@ -18,6 +18,11 @@ _DATASET_TYPES = {
     'scene': ('play', 'noisy'),
     **{f'puzzle-{m}': ('play', 'noisy') for m in ('3x3', '4x4', '4x5', '4x6')},
 }
+# OGBench's pixel-based counterparts: 64 x 64 x 3 uint8 frames instead of state vectors, same datasets otherwise
+# (no visual point mazes or soccer).
+_DATASET_TYPES.update(
+    {f'visual-{env}': kinds for env, kinds in _DATASET_TYPES.items() if not env.startswith(('pointmaze', 'antsoccer'))}
+)
 
 # Dataset families such as 'cube-double-play' (environment + dataset type).
 FAMILIES = tuple(f'{env}-{kind}' for env, kinds in _DATASET_TYPES.items() for kind in kinds)
@@ -27,9 +32,18 @@ PAPER_FAMILIES = (
     'humanoidmaze-large-navigate', 'antsoccer-arena-navigate', 'cube-single-play', 'cube-double-play',
     'scene-play', 'puzzle-3x3-play', 'puzzle-4x4-play',
 )  # fmt: skip
-LOCOMOTION_PREFIXES = ('pointmaze', 'antmaze', 'humanoidmaze', 'antsoccer')
+LOCOMOTION_PREFIXES = ('pointmaze', 'antmaze', 'humanoidmaze', 'antsoccer', 'visual-antmaze', 'visual-humanoidmaze')
 # Environments whose datasets OGBench's scripted oracles (shipped in `ogbench`) can generate: envs/generate_dataset.py.
-GENERATABLE_FAMILIES = ('cube-single', 'cube-double', 'cube-triple', 'scene', 'puzzle-3x3', 'puzzle-4x4')
+# The visual ones render every step (envs/rendering.py says what that costs).
+STATE_GENERATABLE_FAMILIES = ('cube-single', 'cube-double', 'cube-triple', 'scene', 'puzzle-3x3', 'puzzle-4x4')
+GENERATABLE_FAMILIES = STATE_GENERATABLE_FAMILIES + tuple(f'visual-{family}' for family in STATE_GENERATABLE_FAMILIES)
+VISUAL_PREFIX = 'visual-'
+
+
+def is_visual(name):
+    """Whether an OGBench environment, family or dataset name is a pixel-based one (observations are images)."""
+    return name.startswith(VISUAL_PREFIX)
+
 
 _NAME = re.compile(r'^(?P<family>.+?)(?:-singletask)?(?:-task(?P<task>\d+))?(?:-v0)?$')
 
