@@ -18,6 +18,7 @@ import jax
 import ml_collections
 import optax
 
+from utils.encoders import ENCODERS
 from utils.errors import closest
 from utils.flax_utils import ModuleDict, TrainState, nonpytree_field
 from utils.losses import AGGREGATIONS
@@ -44,6 +45,7 @@ def common_config(agent_name, **settings):
             actor_layer_norm=False,
             discount=0.99,
             tau=0.005,
+            encoder=ml_collections.config_dict.placeholder(str),  # Image encoder (utils/encoders.py) on pixels.
             **settings,
         )
     )
@@ -103,6 +105,19 @@ class Agent(flax.struct.PyTreeNode):
 
     def update_step(self, batch):
         raise NotImplementedError
+
+    def batch_shape(self, observations):
+        """The leading axes of `observations`: all but the image's (H, W, C) with an encoder, all but
+        the state vector's without; () for one observation."""
+        return observations.shape[: -3 if self.config['encoder'] else -1]
+
+    def encoded(self, module_name, observations, params=None):
+        """The features the `<module_name>_encoder` module makes of `observations` (the observations
+        themselves on states): a flow policy encodes once and integrates all its steps on them, as
+        the FQL codebase does."""
+        if self.config['encoder'] is None:
+            return observations
+        return self.network.select(f'{module_name}_encoder')(observations, params=params)
 
     @functools.partial(jax.jit, donate_argnums=0)
     def update(self, batch):
@@ -183,6 +198,12 @@ class Agent(flax.struct.PyTreeNode):
                     len(dims) > 0 and all(isinstance(d, int) and d > 0 for d in dims),
                     f'{key} must be a non-empty tuple of positive sizes (got {dims}).',
                 )
+        if config.get('encoder') is not None:
+            need(
+                config.encoder in ENCODERS,
+                f'Unknown encoder {config.encoder!r}.{closest(str(config.encoder), ENCODERS)} '
+                f'Known encoders: {", ".join(ENCODERS)}.',
+            )
         for key in cls.aggregation_keys:
             value = str(config[key])
             need(

@@ -55,8 +55,7 @@ class DROLAgent(OneStepActorCritic):
     def route(self, observations, actions, params, rng):
         """K candidates per state (no gradient), their latents, distances to the data, and winners."""
         latents = self.sample_latents(rng, (*actions.shape[:-1], self.config['num_candidates']))  # (B, K, d)
-        repeated = jnp.broadcast_to(observations[..., None, :], (*latents.shape[:-1], observations.shape[-1]))
-        candidates = jax.lax.stop_gradient(self.policy_actions(repeated, latents, params=params))
+        candidates = jax.lax.stop_gradient(self.policy_actions(observations, latents, params=params))
         distances = jnp.square(candidates - actions[..., None, :]).sum(axis=-1)  # (B, K)
         winners = jnp.argmin(distances, axis=-1)
         return candidates, latents, distances / actions.shape[-1], winners
@@ -73,7 +72,7 @@ class DROLAgent(OneStepActorCritic):
         actor_q_loss = q_loss(q, self.config['normalize_q_loss'])
         actor_loss = self.config['bc_coef'] * bc_loss + self.config['q_coef'] * actor_q_loss
 
-        sample = self.policy_actions(observations, self.policy_latents(mse_rng, observations.shape[:-1]))
+        sample = self.policy_actions(observations, self.policy_latents(mse_rng, self.batch_shape(observations)))
         return actor_loss, {
             'actor_loss': actor_loss,
             'bc_loss': bc_loss,
@@ -89,18 +88,18 @@ class DROLAgent(OneStepActorCritic):
         seed = self.rng if seed is None else seed
         num = self.config['best_of_n_candidates']
         if not self.config['best_of_n'] or num <= 1:
-            return self.policy_actions(observations, self.policy_latents(seed, observations.shape[:-1]))
-        latents = self.sample_latents(seed, (*observations.shape[:-1], num))
-        repeated = jnp.broadcast_to(observations[..., None, :], (*latents.shape[:-1], observations.shape[-1]))
-        candidates = self.policy_actions(repeated, latents)  # (..., N, d)
+            return self.policy_actions(observations, self.policy_latents(seed, self.batch_shape(observations)))
+        latents = self.sample_latents(seed, (*self.batch_shape(observations), num))
+        candidates = self.policy_actions(observations, latents)  # (..., N, d): each state with its N latents.
         if self.config['density_filter']:
             # Keep the candidates with the smallest mean squared distance to the others.
             pairwise = jnp.square(candidates[..., :, None, :] - candidates[..., None, :, :]).sum(-1)
             mean_pairwise = pairwise.sum(-1) / max(num - 1, 1)
             dense = jnp.argsort(mean_pairwise, axis=-1)[..., : min(self.config['density_keep'], num)]
             candidates = jnp.take_along_axis(candidates, dense[..., None], axis=-2)
-            repeated = repeated[..., : dense.shape[-1], :]
-        scores = aggregate_heads(self.network.select('critic')(repeated, candidates), self.config['best_of_n_q_agg'])
+        scores = aggregate_heads(
+            self.network.select('critic')(observations, candidates), self.config['best_of_n_q_agg']
+        )
         best = jnp.argmax(scores, axis=-1)
         return jnp.take_along_axis(candidates, best[..., None, None], axis=-2)[..., 0, :]
 

@@ -11,6 +11,7 @@ import jax
 import jax.numpy as jnp
 
 from agents.one_step import OneStepActorCritic, base_config
+from utils.encoders import make_encoder
 from utils.flow import euler_actions, flow_matching_loss
 from utils.latents import sample_gaussian
 from utils.losses import q_loss
@@ -74,12 +75,14 @@ class FQLAgent(OneStepActorCritic):
     def flow_actions(self, observations, noises, params=None):
         """Euler integration of the BC flow from x_0 = noises over `flow_steps` steps, clipped."""
         velocity = functools.partial(self.network.select('actor_bc_flow'), params=params)
-        return euler_actions(velocity, observations, noises, self.config['flow_steps'])
+        features = self.encoded('actor_bc_flow', observations, params)
+        return euler_actions(velocity, features, noises, self.config['flow_steps'])
 
     def flow_matching_loss(self, observations, actions, grad_params, x_rng, t_rng):
         """mean |v(s, x_t, t) - (x_1 - x_0)|^2 on the linear path x_t = (1 - t) x_0 + t x_1."""
         velocity = functools.partial(self.network.select('actor_bc_flow'), params=grad_params)
-        return flow_matching_loss(velocity, observations, actions, x_rng, t_rng)
+        features = self.encoded('actor_bc_flow', observations, grad_params)
+        return flow_matching_loss(velocity, features, actions, x_rng, t_rng)
 
     def actor_loss(self, batch, grad_params, rng):
         observations, actions = batch['observations'], batch['actions']
@@ -96,7 +99,7 @@ class FQLAgent(OneStepActorCritic):
         actor_q_loss = q_loss(q, self.config['normalize_q_loss'])
         actor_loss = bc_flow_loss + self.config['alpha'] * distill_loss + actor_q_loss
 
-        sample = self.policy_actions(observations, self.policy_latents(mse_rng, observations.shape[:-1]))
+        sample = self.policy_actions(observations, self.policy_latents(mse_rng, self.batch_shape(observations)))
         return actor_loss, {
             'actor_loss': actor_loss,
             'bc_flow_loss': bc_flow_loss,
@@ -108,9 +111,16 @@ class FQLAgent(OneStepActorCritic):
 
     @classmethod
     def create(cls, seed, ex_observations, ex_actions, config):
+        """The one-step actor and critics (`build`), and the BC flow; on pixels the flow's encoder is a
+        module of its own (`actor_bc_flow_encoder`), as in the FQL codebase."""
         flow = ActorVectorField(config['actor_hidden_dims'], ex_actions.shape[-1], config['actor_layer_norm'])
-        ex_times = ex_actions[..., :1]
-        extra = {'actor_bc_flow': (flow, (ex_observations, ex_actions, ex_times))}
+        extra = {}
+        ex_features = ex_observations
+        if config['encoder'] is not None:
+            encoder = make_encoder(config['encoder'])
+            extra['actor_bc_flow_encoder'] = (encoder, (ex_observations,))
+            ex_features = jnp.zeros((*ex_observations.shape[:-3], encoder.mlp_hidden_dims[-1]))
+        extra['actor_bc_flow'] = (flow, (ex_features, ex_actions, ex_actions[..., :1]))
         return cls.build(seed, ex_observations, ex_actions, config, extra_modules=extra)
 
     @classmethod

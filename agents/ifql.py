@@ -14,6 +14,7 @@ import jax.numpy as jnp
 
 from agents.agent import common_config
 from agents.iql import ImplicitQLearning
+from utils.encoders import make_encoder
 from utils.flow import euler_actions, flow_matching_loss
 from utils.losses import aggregate_heads
 from utils.networks import ActorVectorField
@@ -66,12 +67,15 @@ class IFQLAgent(ImplicitQLearning):
         """Flow matching: mean |v(s, x_t, t) - (a - x_0)|^2 on x_t = (1 - t) x_0 + t a, x_0 ~ N(0, I)."""
         _, x_rng, t_rng = jax.random.split(rng, 3)
         velocity = functools.partial(self.network.select('actor_flow'), params=grad_params)
-        actor_loss = flow_matching_loss(velocity, batch['observations'], batch['actions'], x_rng, t_rng)
+        features = self.encoded('actor_flow', batch['observations'], grad_params)
+        actor_loss = flow_matching_loss(velocity, features, batch['actions'], x_rng, t_rng)
         return actor_loss, {'actor_loss': actor_loss}
 
     def flow_actions(self, observations, noises):
-        """Euler integration of the flow from x_0 = noises over `flow_steps` steps, clipped to [-1, 1]."""
-        return euler_actions(self.network.select('actor_flow'), observations, noises, self.config['flow_steps'])
+        """Euler integration of the flow from x_0 = noises over `flow_steps` steps, clipped to [-1, 1]; each
+        observation is encoded once (on pixels) and paired with its noises' leading axes."""
+        features = self.encoded('actor_flow', observations)
+        return euler_actions(self.network.select('actor_flow'), features, noises, self.config['flow_steps'])
 
     @jax.jit
     def sample_actions(self, observations, seed=None, temperature=1.0):
@@ -84,24 +88,33 @@ class IFQLAgent(ImplicitQLearning):
         seed = self.rng if seed is None else seed
         noise_seed, _ = jax.random.split(seed)
         num_samples = self.config['num_samples']
-        noises = jax.random.normal(noise_seed, (*observations.shape[:-1], num_samples, self.config['action_dim']))
-        repeated = jnp.broadcast_to(observations[..., None, :], (*noises.shape[:-1], observations.shape[-1]))
-        candidates = self.flow_actions(repeated, noises)  # (..., N, d)
-        scores = aggregate_heads(self.network.select('critic')(repeated, candidates), 'min')
+        noises = jax.random.normal(
+            noise_seed, (*self.batch_shape(observations), num_samples, self.config['action_dim'])
+        )
+        candidates = self.flow_actions(observations, noises)  # (..., N, d)
+        scores = aggregate_heads(self.network.select('critic')(observations, candidates), 'min')
         best = jnp.argmax(scores, axis=-1)
         return jnp.take_along_axis(candidates, best[..., None, None], axis=-2)[..., 0, :]
 
     @classmethod
     def create(cls, seed, ex_observations, ex_actions, config):
+        """IQL's value networks (`build`) and the flow; on pixels the flow's encoder is a module of its
+        own (`actor_flow_encoder`), as in the FQL codebase."""
         flow = ActorVectorField(config['actor_hidden_dims'], ex_actions.shape[-1], config['actor_layer_norm'])
-        ex_times = ex_actions[..., :1]
-        policy = {'actor_flow': (flow, (ex_observations, ex_actions, ex_times))}
+        policy = {}
+        ex_features = ex_observations
+        if config['encoder'] is not None:
+            encoder = make_encoder(config['encoder'])
+            policy['actor_flow_encoder'] = (encoder, (ex_observations,))
+            ex_features = jnp.zeros((*ex_observations.shape[:-3], encoder.mlp_hidden_dims[-1]))
+        policy['actor_flow'] = (flow, (ex_features, ex_actions, ex_actions[..., :1]))
         return cls.build(seed, ex_observations, ex_actions, config, policy)
 
     @classmethod
     def inference_module_names(cls, config):
-        """Acting samples from the flow and ranks the samples with the critic."""
-        return ('modules_actor_flow', 'modules_critic')
+        """Acting samples from the flow (and its encoder, on pixels) and ranks the samples with the critic."""
+        encoder = ('modules_actor_flow_encoder',) if config['encoder'] is not None else ()
+        return ('modules_actor_flow', 'modules_critic', *encoder)
 
     @classmethod
     def config_problems(cls, config):
@@ -113,8 +126,7 @@ class IFQLAgent(ImplicitQLearning):
 
 
 def get_config():
-    """The reference's settings and defaults (without its `encoder`, which this project lacks, and
-    `action_dim`, which `create` records)."""
+    """The reference's settings and defaults (without `action_dim`, which `create` records)."""
     return common_config(
         'ifql',
         expectile=0.9,

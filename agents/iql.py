@@ -15,6 +15,7 @@ import jax
 import jax.numpy as jnp
 
 from agents.agent import Agent, common_config, init_network, with_target_update
+from utils.encoders import make_encoder
 from utils.errors import closest
 from utils.losses import aggregate_heads, q_loss
 from utils.networks import Actor, Value
@@ -108,15 +109,19 @@ class ImplicitQLearning(Agent):
     @classmethod
     def build(cls, seed, ex_observations, ex_actions, config, policy_modules):
         """The agent with value, critic, target critic (a copy of the critic) and `policy_modules`,
-        a mapping name -> (module, example inputs)."""
+        a mapping name -> (module, example inputs). On pixels each value network has an encoder of
+        its own, as in the FQL codebase."""
         rng, init_rng = jax.random.split(jax.random.PRNGKey(seed))
 
-        def critic():
-            return Value(config['value_hidden_dims'], layer_norm=config['layer_norm'], num_ensembles=2)
+        def value(num_ensembles):
+            encoder = make_encoder(config['encoder'])
+            return Value(config['value_hidden_dims'], config['layer_norm'], num_ensembles, encoder=encoder)
 
-        value = Value(config['value_hidden_dims'], layer_norm=config['layer_norm'], num_ensembles=1)
+        def critic():
+            return value(num_ensembles=2)
+
         modules = {
-            'value': (value, (ex_observations,)),
+            'value': (value(num_ensembles=1), (ex_observations,)),
             'critic': (critic(), (ex_observations, ex_actions)),
             'target_critic': (critic(), (ex_observations, ex_actions)),
             **policy_modules,
@@ -186,6 +191,7 @@ class IQLAgent(ImplicitQLearning):
             layer_norm=config['actor_layer_norm'],
             state_dependent_std=False,
             const_std=config['const_std'],
+            encoder=make_encoder(config['encoder']),
         )
         return cls.build(seed, ex_observations, ex_actions, config, {'actor': (actor, (ex_observations,))})
 
@@ -203,7 +209,7 @@ class IQLAgent(ImplicitQLearning):
 
 
 def get_config():
-    """The reference's settings and defaults (without its `encoder`, which this project lacks)."""
+    """The reference's settings and defaults."""
     return common_config(
         'iql',
         expectile=0.9,

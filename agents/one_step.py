@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 
 from agents.agent import Agent, common_config, init_network, with_target_update
+from utils.encoders import make_encoder
 from utils.losses import aggregate_heads
 from utils.networks import LatentActor, Value
 
@@ -52,12 +53,11 @@ class OneStepActorCritic(Agent):
         """a' for the TD target: one policy sample, or the target critic's best of N."""
         num_candidates = self.config['critic_num_candidates']
         if num_candidates <= 1:
-            return self.policy_actions(next_observations, self.policy_latents(rng, next_observations.shape[:-1]))
-        latents = self.sample_latents(rng, (*next_observations.shape[:-1], num_candidates))  # (B, N, d)
-        repeated = jnp.broadcast_to(next_observations[..., None, :], (*latents.shape[:-1], next_observations.shape[-1]))
-        candidates = self.policy_actions(repeated, latents)
+            return self.policy_actions(next_observations, self.policy_latents(rng, self.batch_shape(next_observations)))
+        latents = self.sample_latents(rng, (*self.batch_shape(next_observations), num_candidates))  # (B, N, d)
+        candidates = self.policy_actions(next_observations, latents)  # Each state paired with its N latents.
         scores = aggregate_heads(
-            self.network.select('target_critic')(repeated, candidates), self.config['critic_selection_q_agg']
+            self.network.select('target_critic')(next_observations, candidates), self.config['critic_selection_q_agg']
         )
         best = jnp.argmax(scores, axis=-1)
         return jnp.take_along_axis(candidates, best[..., None, None], axis=-2)[..., 0, :]
@@ -90,12 +90,13 @@ class OneStepActorCritic(Agent):
     def sample_actions(self, observations, seed=None, temperature=1.0):
         """One latent, one forward pass, clipped; works for one observation or a batch. `temperature`
         is accepted, as in the references, and has no effect on a one-step latent policy."""
-        latents = self.policy_latents(self.rng if seed is None else seed, observations.shape[:-1])
+        latents = self.policy_latents(self.rng if seed is None else seed, self.batch_shape(observations))
         return self.policy_actions(observations, latents)
 
     @classmethod
     def build(cls, seed, ex_observations, ex_actions, config, extra_modules):
-        """Creates the agent with actor, critic, target critic and `extra_modules`.
+        """Creates the agent with actor, critic, target critic and `extra_modules`. On pixels each of
+        the three has an encoder of its own, as the FQL codebase's one-step actor and critic.
 
         `extra_modules` maps a name to (module, example inputs) for agent-specific networks.
         The target critic is a module of its own (its own parameters), initialised as a copy
@@ -106,13 +107,21 @@ class OneStepActorCritic(Agent):
         ex_latents = jnp.zeros((*ex_actions.shape[:-1], action_dim))
 
         def critic():
-            return Value(config['value_hidden_dims'], layer_norm=config['layer_norm'], num_ensembles=2)
+            return Value(
+                config['value_hidden_dims'],
+                layer_norm=config['layer_norm'],
+                num_ensembles=2,
+                encoder=make_encoder(config['encoder']),
+            )
 
+        actor = LatentActor(
+            config['actor_hidden_dims'],
+            action_dim,
+            layer_norm=config['actor_layer_norm'],
+            encoder=make_encoder(config['encoder']),
+        )
         modules = {
-            'actor': (
-                LatentActor(config['actor_hidden_dims'], action_dim, layer_norm=config['actor_layer_norm']),
-                (ex_observations, ex_latents),
-            ),
+            'actor': (actor, (ex_observations, ex_latents)),
             'critic': (critic(), (ex_observations, ex_actions)),
             'target_critic': (critic(), (ex_observations, ex_actions)),
             **extra_modules,

@@ -16,6 +16,7 @@ import jax
 import jax.numpy as jnp
 
 from agents.agent import Agent, common_config, init_network, with_target_update
+from utils.encoders import make_encoder
 from utils.losses import q_loss
 from utils.networks import Actor, Value
 
@@ -165,7 +166,8 @@ class ReBRACAgent(Agent):
         action_dim = ex_actions.shape[-1]
 
         def critic():
-            return Value(config['value_hidden_dims'], layer_norm=config['layer_norm'], num_ensembles=2)
+            encoder = make_encoder(config['encoder'])
+            return Value(config['value_hidden_dims'], layer_norm=config['layer_norm'], num_ensembles=2, encoder=encoder)
 
         def actor():
             return Actor(
@@ -176,6 +178,7 @@ class ReBRACAgent(Agent):
                 state_dependent_std=False,
                 const_std=True,
                 final_fc_init_scale=config['actor_fc_scale'],
+                encoder=make_encoder(config['encoder']),
             )
 
         modules = {
@@ -202,7 +205,7 @@ class ReBRACAgent(Agent):
 
 
 def get_config():
-    """The reference's defaults (its `encoder` key is left out: the project is state-based)."""
+    """The reference's defaults."""
     return common_config(
         'rebrac',
         tanh_squash=True,

@@ -19,6 +19,7 @@ import ml_collections
 
 from agents.agent import Agent, common_config, init_network, with_target_update
 from agents.rebrac import policy_std
+from utils.encoders import make_encoder
 from utils.losses import aggregate_heads
 from utils.networks import Actor, LogParam, Value
 
@@ -96,7 +97,8 @@ class SACAgent(Agent):
         """Actor, twin critic and its target (own parameters, initialised as a copy), temperature alpha = 1.
 
         An unset `target_entropy` becomes -target_entropy_multiplier * action_dim in the agent's config
-        (the caller's config is left as it is)."""
+        (the caller's config is left as it is). On pixels, which the FQL codebase's SAC does not take,
+        the actor and each critic get an encoder of their own, wired as that codebase's ReBRAC."""
         rng, init_rng = jax.random.split(jax.random.PRNGKey(seed))
         action_dim = ex_actions.shape[-1]
         values = config.to_dict()
@@ -104,7 +106,8 @@ class SACAgent(Agent):
             values['target_entropy'] = -values['target_entropy_multiplier'] * action_dim
 
         def critic():
-            return Value(config['value_hidden_dims'], layer_norm=config['layer_norm'], num_ensembles=2)
+            encoder = make_encoder(config['encoder'])
+            return Value(config['value_hidden_dims'], layer_norm=config['layer_norm'], num_ensembles=2, encoder=encoder)
 
         actor = Actor(
             config['actor_hidden_dims'],
@@ -114,6 +117,7 @@ class SACAgent(Agent):
             state_dependent_std=config['state_dependent_std'],
             const_std=False,
             final_fc_init_scale=config['actor_fc_scale'],
+            encoder=make_encoder(config['encoder']),
         )
         modules = {
             'critic': (critic(), (ex_observations, ex_actions)),

@@ -1,6 +1,12 @@
 """Networks shared by the agents: MLP, ensembled critic / state value, latent actor, flow field,
 Gaussian actor and a log-parameterised scalar.
 
+On pixel observations the critic, state value and actors take an `encoder` (utils/encoders.py) of
+their own, as in the FQL codebase: the network sees the encoder's features instead of the images,
+and the encoder is trained with it. Networks that pair one observation with several actions or
+latents (a state's K candidates, N flow samples) encode the observation once and broadcast its
+features (`paired_features`), which equals encoding every repeated copy at a fraction of the cost.
+
 Parameter names follow the FQL codebase (seohongpark/fql, utils/networks.py) throughout, so its
 checkpoints and the golden fixtures map onto these modules 1:1. Every matrix product goes through
 `dense`, whose operand dtype `utils.precision` chooses (bfloat16 under `--precision=bf16`).
@@ -24,6 +30,16 @@ def dense(features, scale=1.0):
     dtype, read here at trace time (float32 parameters either way). Callers cast its output to
     float32, so only the products change precision, never what the losses see."""
     return nn.Dense(features, kernel_init=default_init(scale), dtype=compute_dtype())
+
+
+def paired_features(encoder, observations, batch_shape):
+    """The observations' features (the observations themselves without an encoder), broadcast to
+    `batch_shape` + (features,): an observation of batch shape (B,) pairs with inputs of batch shape
+    (B, K), the same features for all K of them."""
+    features = observations if encoder is None else encoder(observations)
+    extra_axes = len(batch_shape) - (features.ndim - 1)
+    features = features.reshape((*features.shape[:-1], *(1,) * extra_axes, features.shape[-1]))
+    return jnp.broadcast_to(features, (*batch_shape, features.shape[-1]))
 
 
 class MLP(nn.Module):
@@ -56,6 +72,7 @@ class Value(nn.Module):
     hidden_dims: Sequence[int]
     layer_norm: bool = True
     num_ensembles: int = 2
+    encoder: Optional[nn.Module] = None  # Shared by the heads, as in the FQL codebase.
 
     def setup(self):
         mlp = MLP
@@ -71,7 +88,11 @@ class Value(nn.Module):
         self.value_net = mlp((*self.hidden_dims, 1), activate_final=False, layer_norm=self.layer_norm)
 
     def __call__(self, observations, actions=None):
-        inputs = observations if actions is None else jnp.concatenate([observations, actions], axis=-1)
+        if actions is None:
+            inputs = observations if self.encoder is None else self.encoder(observations)
+        else:
+            features = paired_features(self.encoder, observations, actions.shape[:-1])
+            inputs = jnp.concatenate([features, actions], axis=-1)
         return self.value_net(inputs)[..., 0]
 
 
@@ -84,16 +105,21 @@ class LatentActor(nn.Module):
     hidden_dims: Sequence[int]
     action_dim: int
     layer_norm: bool = False
+    encoder: Optional[nn.Module] = None
 
     def setup(self):
         self.mlp = MLP((*self.hidden_dims, self.action_dim), activate_final=False, layer_norm=self.layer_norm)
 
     def __call__(self, observations, latents):
-        return self.mlp(jnp.concatenate([observations, latents], axis=-1))
+        features = paired_features(self.encoder, observations, latents.shape[:-1])
+        return self.mlp(jnp.concatenate([features, latents], axis=-1))
 
 
 class ActorVectorField(nn.Module):
-    """Flow-matching velocity v(s, x_t, t) for FQL's behaviour-cloning flow (names as in the FQL codebase)."""
+    """Flow-matching velocity v(s, x_t, t) for FQL's behaviour-cloning flow (names as in the FQL codebase).
+
+    It has no encoder of its own: on pixels the agent encodes the observations once with a separate
+    module and integrates the flow on those features, as the FQL codebase does."""
 
     hidden_dims: Sequence[int]
     action_dim: int
@@ -103,7 +129,8 @@ class ActorVectorField(nn.Module):
         self.mlp = MLP((*self.hidden_dims, self.action_dim), activate_final=False, layer_norm=self.layer_norm)
 
     def __call__(self, observations, noisy_actions, times):
-        return self.mlp(jnp.concatenate([observations, noisy_actions, times], axis=-1))
+        features = paired_features(None, observations, noisy_actions.shape[:-1])
+        return self.mlp(jnp.concatenate([features, noisy_actions, times], axis=-1))
 
 
 class LogParam(nn.Module):
@@ -144,6 +171,7 @@ class Actor(nn.Module):
     state_dependent_std: bool = False
     const_std: bool = True
     final_fc_init_scale: float = 1e-2
+    encoder: Optional[nn.Module] = None
 
     def setup(self):
         self.actor_net = MLP(self.hidden_dims, activate_final=True, layer_norm=self.layer_norm)
@@ -154,7 +182,7 @@ class Actor(nn.Module):
             self.log_stds = self.param('log_stds', nn.initializers.zeros, (self.action_dim,))
 
     def __call__(self, observations, temperature=1.0):
-        features = self.actor_net(observations)
+        features = self.actor_net(observations if self.encoder is None else self.encoder(observations))
         means = self.mean_net(features).astype(jnp.float32)
         if self.state_dependent_std:
             log_stds = self.log_std_net(features).astype(jnp.float32)
