@@ -1,7 +1,7 @@
 """Pixel-based OGBench data: generated with the oracles and rendered frames, found by name, checked against its task.
 
 A rendered step costs about 0.15 s on a CPU core (envs/rendering.py), so the generated set is
-tiny: two training episodes and one validation episode of STEPS steps.
+tiny: one training and one validation episode of STEPS steps.
 """
 
 import os
@@ -26,7 +26,7 @@ from utils.errors import UserError
 
 pytestmark = pytest.mark.slow
 
-STEPS = 6
+STEPS = 4
 FRAME = (64, 64, 3)
 VISUAL_TASK = 'visual-cube-single-play-singletask-v0'
 
@@ -41,7 +41,7 @@ def visual_set(tmp_path_factory):
         '-m',
         'envs.generate_dataset',
         '--env_name=visual-cube-single-play',
-        '--num_episodes=2',
+        '--num_episodes=1',
         '--num_val_episodes=1',
         f'--max_episode_steps={STEPS}',
         f'--dataset_dir={folder}',
@@ -56,13 +56,19 @@ def state_set(tmp_path_factory):
     """The state-based set with the same settings: the same recipe, seeds and so episodes."""
     folder = tmp_path_factory.mktemp('state')
     return generate_dataset(
-        'cube-single', num_episodes=2, num_val_episodes=1, max_episode_steps=STEPS, dataset_dir=str(folder)
+        'cube-single', num_episodes=1, num_val_episodes=1, max_episode_steps=STEPS, dataset_dir=str(folder)
     )
 
 
 @pytest.fixture(scope='module')
-def visual_env():
-    return ogbench.make_env_and_datasets(VISUAL_TASK, env_only=True)
+def loaded(visual_set):
+    """make_env_and_datasets of the visual task on the generated set: (env, train, validation, provenance)."""
+    return env_utils.make_env_and_datasets('visual-cube-single-play', dataset_path=visual_set)
+
+
+@pytest.fixture(scope='module')
+def visual_env(loaded):
+    return loaded[0]
 
 
 def _arrays(path):
@@ -76,7 +82,7 @@ def _save(path, arrays):
 
 
 def test_generated_frames_are_uint8_images_of_the_state_sets_episodes(visual_set, state_set):
-    for suffix, episodes in (('.npz', 2), ('-val.npz', 1)):
+    for suffix, episodes in (('.npz', 1), ('-val.npz', 1)):
         visual = _arrays(visual_set.replace('.npz', suffix))
         state = _arrays(state_set.replace('.npz', suffix))
         assert set(visual) == set(state) == {'observations', 'actions', 'terminals', 'qpos', 'qvel'}
@@ -89,14 +95,14 @@ def test_generated_frames_are_uint8_images_of_the_state_sets_episodes(visual_set
             assert visual[key].dtype == state[key].dtype and np.array_equal(visual[key], state[key]), key
 
 
-def test_a_visual_set_loads_as_uint8_through_the_normal_lookup(visual_set):
-    env, train, val, provenance = env_utils.make_env_and_datasets('visual-cube-single-play', dataset_path=visual_set)
+def test_a_visual_set_loads_as_uint8_through_the_normal_lookup(loaded):
+    env, train, val, provenance = loaded
     assert env.observation_space.shape == FRAME
-    for dataset, transitions in ((train, 2 * (STEPS - 1)), (val, STEPS - 1)):
+    for dataset, transitions in ((train, STEPS - 1), (val, STEPS - 1)):
         assert dataset['observations'].dtype == dataset['next_observations'].dtype == np.uint8
         assert dataset['observations'].shape == dataset['next_observations'].shape == (transitions, *FRAME)
         assert dataset['rewards'].shape == (transitions,)
-    assert provenance['transitions'] == 2 * (STEPS - 1)
+    assert provenance['transitions'] == STEPS - 1
 
 
 def test_visual_names_parse_and_resolve_to_the_official_file_or_its_download(visual_set, tmp_path, monkeypatch):
@@ -112,10 +118,10 @@ def test_visual_names_parse_and_resolve_to_the_official_file_or_its_download(vis
             shutil.copy(visual_set.replace('.npz', suffix), os.path.join(folder, f'{family}-v0{suffix}'))
 
     monkeypatch.setattr(env_utils, 'download', download)
-    path, provenance = env_utils.resolve_ogbench_dataset('visual-cube-single-play', str(tmp_path), None, 2, 1)
+    path, provenance = env_utils.resolve_ogbench_dataset('visual-cube-single-play', str(tmp_path), None, 1, 1)
     assert asked == ['visual-cube-single-play'] and provenance['source'] == 'downloaded'
     assert path == str(tmp_path / 'visual-cube-single-play-v0.npz')
-    assert env_utils.resolve_ogbench_dataset('visual-cube-single-play', str(tmp_path), None, 2, 1)[1] == {
+    assert env_utils.resolve_ogbench_dataset('visual-cube-single-play', str(tmp_path), None, 1, 1)[1] == {
         'source': 'local file',
         'path': path,
     }
