@@ -43,6 +43,7 @@ from envs.ogbench_names import (
     parse_ogbench_name,
     unknown_name_error,
 )
+from envs.rendering import CPU_SECONDS_PER_FRAME
 from utils.datasets import TASK_KEYS
 from utils.downloads import download_timeout
 from utils.errors import UserError
@@ -289,11 +290,21 @@ def _generate_instead(generated, request, reason, gen_episodes, gen_workers, gen
         file=sys.stderr,
         flush=True,
     )
+    episodes = DEFAULT_GEN_EPISODES if gen_episodes is None else gen_episodes
+    if is_visual(request['family']):
+        hours = episodes * MAX_EPISODE_STEPS * CPU_SECONDS_PER_FRAME / gen_workers / 3600
+        print(
+            f'Every step of a visual dataset is rendered: {episodes} episodes of {MAX_EPISODE_STEPS} steps take about '
+            f"{hours:.1f} h with {gen_workers} worker(s) on CPU cores ({CPU_SECONDS_PER_FRAME} s per step; a GPU's EGL "
+            f'renders faster). For a quick look, pass --gen_episodes=2.',
+            file=sys.stderr,
+            flush=True,
+        )
     with exit_on_interrupt():
         generate_dataset(
             request['family'],
             request['dataset_type'],
-            num_episodes=DEFAULT_GEN_EPISODES if gen_episodes is None else gen_episodes,
+            num_episodes=episodes,
             max_episode_steps=MAX_EPISODE_STEPS,
             seed=gen_seed,
             dataset_dir=os.path.dirname(generated),

@@ -7,14 +7,18 @@ or, through Mesa's llvmpipe, on the CPU; OSMesa failed on the project's CPU mach
 default on Linux, set when the `envs` package is imported (before anything imports MuJoCo); a
 MUJOCO_GL the user set is kept, e.g. MUJOCO_GL=osmesa.
 
-Cost on the CPU (llvmpipe, 2 shared cores): about 0.15 s per rendered step, against 1 ms for a state
-step. Most of it is the scenes' two 4096 x 4096 shadow maps; they are part of the official images, so
-they stay. A 1001-step episode thus takes about 2.5 minutes per worker process, and the official
-1000-episode set days on a CPU; on a GPU's EGL a frame is far cheaper.
+Cost on the CPU (Mesa llvmpipe, the project's 2-core machine): 0.15 s per rendered step with the
+machine otherwise idle, 0.33 s with it shared by other jobs (load 6.5), against 1 ms for a state step.
+About 0.09 s of the 0.15 s are the scenes' two 4096 x 4096 shadow maps; they are part of the official
+images, so they stay. A 1001-step episode thus takes 2.5 to 5.5 minutes per worker process, and the
+official 1000-episode set days; a GPU's EGL renders a frame far faster.
 """
 
 import os
 import platform
+
+# Seconds per rendered step on one idle CPU core (module docstring), for the estimates printed before generating.
+CPU_SECONDS_PER_FRAME = 0.15
 
 
 def use_headless_rendering():

@@ -136,6 +136,22 @@ def test_a_visual_locomotion_set_that_cannot_be_downloaded_is_one_line(tmp_path,
         env_utils.resolve_ogbench_dataset('visual-antmaze-large-navigate', str(tmp_path), None, None, 1)
 
 
+def test_a_visual_set_generated_when_the_download_fails_says_what_rendering_costs(tmp_path, monkeypatch, capsys):
+    def unreachable(family, folder):
+        raise urllib.error.URLError('no network')
+
+    generated = []
+    monkeypatch.setattr(env_utils, 'download', unreachable)
+    monkeypatch.setattr(env_utils, 'generate_dataset', lambda *args, **kwargs: generated.append((args, kwargs)))
+    env_utils.resolve_ogbench_dataset('visual-cube-single-play', str(tmp_path), None, None, 2)
+    assert [args for args, _ in generated] == [('visual-cube-single', 'play')]
+    assert generated[0][1]['num_episodes'] == 100 and generated[0][1]['workers'] == 2
+    stderr = capsys.readouterr().err
+    assert 'GENERATED LOCALLY' in stderr
+    assert '100 episodes of 1001 steps take about 2.1 h with 2 worker(s)' in stderr
+    assert '--gen_episodes=2' in stderr
+
+
 def test_a_state_file_for_a_visual_task_and_the_reverse_are_one_line_errors(visual_set, state_set, visual_env):
     with pytest.raises(UserError, match=r'state vectors for a pixel-based task.*\(64, 64, 3\) images'):
         check_ogbench_file(state_set, env=visual_env, env_name=VISUAL_TASK)
