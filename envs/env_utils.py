@@ -31,6 +31,7 @@ from envs.generate_dataset import (
     COMMAND_LINE,
     GENERATED_SUBDIR,
     MAX_EPISODE_STEPS,
+    default_val_episodes,
     exit_on_interrupt,
     generate_dataset,
     generation_request,
@@ -292,9 +293,11 @@ def _generate_instead(generated, request, reason, gen_episodes, gen_workers, gen
     )
     episodes = DEFAULT_GEN_EPISODES if gen_episodes is None else gen_episodes
     if is_visual(request['family']):
-        hours = episodes * MAX_EPISODE_STEPS * CPU_SECONDS_PER_FRAME / gen_workers / 3600
+        total = episodes + default_val_episodes(episodes)
+        hours = total * MAX_EPISODE_STEPS * CPU_SECONDS_PER_FRAME / gen_workers / 3600
         print(
-            f'Every step of a visual dataset is rendered: {episodes} episodes of {MAX_EPISODE_STEPS} steps take about '
+            f'Every step of a visual dataset is rendered: {total} episodes (validation included) of '
+            f'{MAX_EPISODE_STEPS} steps take about '
             f"{hours:.1f} h with {gen_workers} worker(s) on CPU cores ({CPU_SECONDS_PER_FRAME} s per step; a GPU's EGL "
             f'renders faster). For a quick look, pass --gen_episodes=2.',
             file=sys.stderr,

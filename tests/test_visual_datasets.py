@@ -148,7 +148,7 @@ def test_a_visual_set_generated_when_the_download_fails_says_what_rendering_cost
     assert generated[0][1]['num_episodes'] == 100 and generated[0][1]['workers'] == 2
     stderr = capsys.readouterr().err
     assert 'GENERATED LOCALLY' in stderr
-    assert '100 episodes of 1001 steps take about 2.1 h with 2 worker(s)' in stderr
+    assert '110 episodes (validation included) of 1001 steps take about 2.3 h with 2 worker(s)' in stderr
     assert '--gen_episodes=2' in stderr
 
 
