@@ -57,6 +57,19 @@ NUM_ACTION_OBS = 8
 AGENT_SEED = 0
 HIDDEN_DEFAULT = (64, 64)
 HIDDEN_VARIANT = (32, 32)  # Non-default variants use smaller nets to keep the fixtures small.
+# Pixel cases (an `encoder` among their overrides): uint8 images of this shape (odd sides, so that the
+# encoder's 'SAME' max pooling pads), smaller batches and nets to keep the files small.
+IMAGE_SHAPE = (7, 7, 6)
+PIXEL_BATCH_SIZE = 16
+HIDDEN_PIXELS = (8, 8)
+PIXELS = dict(encoder='impala_debug')
+# The frame-stacking and random-crop fixture (tests/fixtures/frames_reference.npz), from the FQL
+# codebase's utils/datasets.py: episodes of these lengths, FRAME_SHAPE frames, stacks of 1 to 4.
+FRAMES_CASE = 'frames'
+EPISODE_LENGTHS = (1, 4, 2, 6)
+FRAME_SHAPE = (2, 3, 2)
+FRAME_STACKS = (1, 2, 3, 4)
+CROP_IMAGES = (16, 8, 9, 3)
 
 XLA_FLAGS = '--xla_cpu_multi_thread_eigen=false --xla_cpu_enable_fast_math=false --xla_gpu_deterministic_ops=true'
 
@@ -151,7 +164,18 @@ CASES = {
         False,
         'SAC reference defaults (tanh actor, state-dependent std, automatic target entropy, q_agg min).',
     ),
+    **{
+        f'pixels_{agent}': (agent, PIXELS, HIDDEN_PIXELS, False, f'{agent} reference defaults on images, impala_debug.')
+        for agent in ('fql', 'iql', 'ifql', 'rebrac')
+    },
 }
+
+
+def fixture_file(name):
+    """The file of case `name`: golden_<case>.npz (tests/test_golden_references.py), or <case>.npz for
+    the pixel cases, which tests/test_golden_pixels.py compares with tolerances of their own."""
+    return f'{name}.npz' if name.startswith('pixels_') else f'golden_{name}.npz'
+
 
 # Reference repository -> address. The tests compare against numbers from these.
 REPOSITORIES = {'fql': 'https://github.com/seohongpark/fql', 'drol': 'https://github.com/muzhancun/DROL'}
@@ -181,24 +205,32 @@ def update_kwargs(which, config, step):
     return {}
 
 
-def make_batches(next_actions=False):
+def make_batches(next_actions=False, pixels=False):
     """The ten fixed batches shared by every case (numpy only, float32); with `next_actions`, each
-    also gets next_actions ~ U(-0.95, 0.95) from a generator of its own."""
+    also gets next_actions ~ U(-0.95, 0.95) from a generator of its own. With `pixels`, batches of
+    PIXEL_BATCH_SIZE whose observations are uniform uint8 images of IMAGE_SHAPE."""
     rng = np.random.default_rng(BATCH_SEED)
     next_rng = np.random.default_rng(NEXT_ACTION_SEED)
+    size = PIXEL_BATCH_SIZE if pixels else BATCH_SIZE
+
+    def observations():
+        if pixels:
+            return rng.integers(0, 256, (size, *IMAGE_SHAPE), dtype=np.uint8)
+        return rng.standard_normal((size, OBS_DIM)).astype(np.float32)
+
     batches = []
     for _ in range(NUM_BATCHES):
         batches.append(
             dict(
-                observations=rng.standard_normal((BATCH_SIZE, OBS_DIM)).astype(np.float32),
-                actions=rng.uniform(-0.95, 0.95, (BATCH_SIZE, ACTION_DIM)).astype(np.float32),
-                rewards=rng.standard_normal(BATCH_SIZE).astype(np.float32),
-                masks=(rng.random(BATCH_SIZE) < 0.8).astype(np.float32),
-                next_observations=rng.standard_normal((BATCH_SIZE, OBS_DIM)).astype(np.float32),
+                observations=observations(),
+                actions=rng.uniform(-0.95, 0.95, (size, ACTION_DIM)).astype(np.float32),
+                rewards=rng.standard_normal(size).astype(np.float32),
+                masks=(rng.random(size) < 0.8).astype(np.float32),
+                next_observations=observations(),
             )
         )
         if next_actions:
-            batches[-1]['next_actions'] = next_rng.uniform(-0.95, 0.95, (BATCH_SIZE, ACTION_DIM)).astype(np.float32)
+            batches[-1]['next_actions'] = next_rng.uniform(-0.95, 0.95, (size, ACTION_DIM)).astype(np.float32)
     return batches
 
 
@@ -268,6 +300,9 @@ def run_worker(which, repo, out_dir, case_names, commit):
         return np.asarray(key, dtype=np.uint32)
 
     for name in case_names:
+        if name == FRAMES_CASE:
+            write_frames_fixture(out_dir, commit)
+            continue
         ref, overrides, hidden, inference_only, _ = CASES[name]
         module_name, class_name, repository = REFERENCES[ref]
         assert repository == which
@@ -275,18 +310,22 @@ def run_worker(which, repo, out_dir, case_names, commit):
         assert os.path.abspath(module.__file__).startswith(repo), module.__file__
         agent_class = getattr(module, class_name)
 
-        batches = make_batches(next_actions=ref in NEEDS_NEXT_ACTIONS)
+        pixels = 'encoder' in overrides
+        batches = make_batches(next_actions=ref in NEEDS_NEXT_ACTIONS, pixels=pixels)
         jbatches = [{k: jax.numpy.asarray(v) for k, v in b.items()} for b in batches]
         batch0 = jbatches[0]
 
         config = module.get_config()
         case_config = dict(
-            actor_hidden_dims=tuple(hidden), value_hidden_dims=tuple(hidden), batch_size=BATCH_SIZE, **overrides
+            actor_hidden_dims=tuple(hidden),
+            value_hidden_dims=tuple(hidden),
+            batch_size=len(batches[0]['actions']),
+            **overrides,
         )
         for k, v in case_config.items():
             assert k in config, f'{k} is not a key of the reference config'
             config[k] = v
-        config['encoder'] = None
+        config['encoder'] = overrides.get('encoder')
         full_config = dict(config)
 
         agent = agent_class.create(
@@ -321,7 +360,10 @@ def run_worker(which, repo, out_dir, case_names, commit):
         out = {}
         out.update(config_arrays('config', case_config))
         out.update(config_arrays('ref_config', full_config))
-        out['meta/obs_dim'] = np.asarray(OBS_DIM, dtype=np.int64)
+        if pixels:
+            out['meta/image_shape'] = np.asarray(IMAGE_SHAPE, dtype=np.int64)
+        else:
+            out['meta/obs_dim'] = np.asarray(OBS_DIM, dtype=np.int64)
         out['meta/action_dim'] = np.asarray(ACTION_DIM, dtype=np.int64)
         out['meta/case'] = np.asarray(name)
         out['meta/reference'] = np.asarray(which)
@@ -372,9 +414,55 @@ def run_worker(which, repo, out_dir, case_names, commit):
                 out['meta/full_update'] = np.asarray(flags, dtype=bool)
 
         out = to_f32(out)
-        path = os.path.join(out_dir, f'golden_{name}.npz')
+        path = os.path.join(out_dir, fixture_file(name))
         np.savez_compressed(path, **out)
         print(f'[{which}] wrote {path} ({len(out)} arrays, {os.path.getsize(path)} bytes)', flush=True)
+
+
+def frames_dataset():
+    """Episodes of EPISODE_LENGTHS transitions laid end to end as OGBench stores them: each episode's
+    frames 0..L, observations its frames 0..L-1, next_observations its frames 1..L, terminals 1 at
+    its last transition. Every frame is distinct (uniform uint8)."""
+    rng = np.random.default_rng(BATCH_SEED)
+    observations, next_observations, terminals = [], [], []
+    for length in EPISODE_LENGTHS:
+        frames = rng.integers(0, 256, (length + 1, *FRAME_SHAPE), dtype=np.uint8)
+        observations.append(frames[:-1])
+        next_observations.append(frames[1:])
+        terminals.append(np.eye(length, dtype=np.float32)[-1])
+    return {
+        'observations': np.concatenate(observations),
+        'next_observations': np.concatenate(next_observations),
+        'terminals': np.concatenate(terminals),
+    }
+
+
+def write_frames_fixture(out_dir, commit):
+    """frames_reference.npz: the FQL codebase's `Dataset.sample` frame stacks of every index of
+    `frames_dataset()` for each of FRAME_STACKS, and its `batched_random_crop` (padding 3) of fixed
+    images at fixed offsets. Runs inside the FQL checkout (the worker)."""
+    from utils.datasets import Dataset, batched_random_crop
+
+    data = frames_dataset()
+    out = {f'dataset/{key}': value for key, value in data.items()}
+    indices = np.arange(len(data['observations']))
+    for stack in FRAME_STACKS:
+        dataset = Dataset.create(**data)
+        dataset.frame_stack = stack
+        batch = dataset.sample(len(indices), idxs=indices)
+        out[f'stack{stack}/observations'] = np.asarray(batch['observations'])
+        out[f'stack{stack}/next_observations'] = np.asarray(batch['next_observations'])
+    rng = np.random.default_rng(ACTION_SEED)
+    images = rng.integers(0, 256, CROP_IMAGES, dtype=np.uint8)
+    offsets = rng.integers(0, 7, (CROP_IMAGES[0], 2))
+    crop_froms = np.concatenate([offsets, np.zeros((CROP_IMAGES[0], 1), dtype=offsets.dtype)], axis=1)
+    out['crop/images'] = images
+    out['crop/offsets'] = offsets
+    out['crop/cropped'] = np.asarray(batched_random_crop(images, crop_froms, 3))
+    out['meta/reference_commit'] = np.asarray(commit)
+    path = os.path.join(out_dir, 'frames_reference.npz')
+    np.savez_compressed(path, **out)
+    print(f'[fql] wrote {path} ({len(out)} arrays, {os.path.getsize(path)} bytes)', flush=True)
 
 
 # ----------------------------------------------------------------------------------------
@@ -470,6 +558,14 @@ def write_readme(out_dir, command, last_run, commits, dirty, versions):
         f'  noise (one `np.random.default_rng({TARGET_NOISE_SEED})` for all targets, in sorted name order, e.g.',
         '  target_actor before target_critic for ReBRAC; leaves in sorted path order) and',
         '  `opt_state = tx.init(params)`; that agent is the starting point (`params0`, `rng`).',
+        '- pixel cases (`pixels_<agent>.npz`, read by tests/test_golden_pixels.py): the same, with encoder',
+        f'  {PIXELS["encoder"]}, batch {PIXEL_BATCH_SIZE}, and observations and next observations uint8 images',
+        f'  {IMAGE_SHAPE} drawn with `rng.integers(0, 256)` in their place (`meta/image_shape` for `meta/obs_dim`).',
+        "- `frames_reference.npz`: the FQL codebase's `Dataset.sample(idxs=every row)` with `frame_stack` in",
+        f'  {FRAME_STACKS} (`stack<N>/observations`, `stack<N>/next_observations`) on episodes of {EPISODE_LENGTHS}',
+        f'  transitions of distinct uint8 {FRAME_SHAPE} frames (`dataset/*`), and its `batched_random_crop`',
+        f'  (padding 3) of {CROP_IMAGES} uint8 images at fixed offsets (`crop/images`, `crop/offsets`,',
+        '  `crop/cropped`).',
         '',
         '## Cases',
         '',
@@ -479,7 +575,7 @@ def write_readme(out_dir, command, last_run, commits, dirty, versions):
     total = 0
     all_keys = {}
     for name, (which, overrides, hidden, inference_only, _desc) in CASES.items():
-        path = os.path.join(out_dir, f'golden_{name}.npz')
+        path = os.path.join(out_dir, fixture_file(name))
         if not os.path.exists(path):
             continue
         size = os.path.getsize(path)
@@ -549,7 +645,9 @@ def print_drift(new_dir, stored_dir):
     from tests.test_golden_references import KINDS, TOLERANCE, drift
 
     worst = {}
-    for path in sorted(glob.glob(os.path.join(new_dir, 'golden_*.npz'))):
+    for path in sorted(
+        glob.glob(os.path.join(new_dir, 'golden_*.npz'))
+    ):  # The pixel cases: tests/test_golden_pixels.py.
         stored_path = os.path.join(stored_dir, os.path.basename(path))
         if not os.path.exists(stored_path):
             continue
@@ -580,7 +678,10 @@ def main(argv=None):
     parser.add_argument('--drol_repo', help='checkout of github.com/muzhancun/DROL')
     default_out = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'tests', 'fixtures')
     parser.add_argument('--out', default=default_out, help='output folder (default: tests/fixtures)')
-    parser.add_argument('--cases', default=','.join(CASES), help='comma-separated subset of: ' + ', '.join(CASES))
+    every_case = [*CASES, FRAMES_CASE]
+    parser.add_argument(
+        '--cases', default=','.join(every_case), help='comma-separated subset of: ' + ', '.join(every_case)
+    )
     parser.add_argument(
         '--drift',
         metavar='DIR',
@@ -592,7 +693,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     cases = [c for c in args.cases.split(',') if c]
-    unknown = [c for c in cases if c not in CASES]
+    unknown = [c for c in cases if c not in CASES and c != FRAMES_CASE]
     if unknown:
         parser.error(f'unknown cases: {unknown}')
 
@@ -609,13 +710,13 @@ def main(argv=None):
     repos = {'fql': args.fql_repo, 'drol': args.drol_repo}
 
     def repository(case):
-        return REFERENCES[CASES[case][0]][2]
+        return 'fql' if case == FRAMES_CASE else REFERENCES[CASES[case][0]][2]
 
     needed = sorted({repository(c) for c in cases})
     for which in needed:
         if not repos[which]:
             parser.error(f'--{which}_repo is required for cases {[c for c in cases if repository(c) == which]}')
-        for ref in sorted({CASES[c][0] for c in cases if repository(c) == which}):
+        for ref in sorted({CASES[c][0] for c in cases if c in CASES and repository(c) == which}):
             if not os.path.isfile(os.path.join(repos[which], *REFERENCES[ref][0].split('.')) + '.py'):
                 parser.error(f'{repos[which]} has no {REFERENCES[ref][0]}')
 
@@ -656,7 +757,7 @@ def main(argv=None):
         ).stdout
     )
     # Remember every repository that produced a file in the folder (a partial run keeps the others).
-    for path in glob.glob(os.path.join(out_dir, 'golden_*.npz')):
+    for path in glob.glob(os.path.join(out_dir, 'golden_*.npz')) + glob.glob(os.path.join(out_dir, 'pixels_*.npz')):
         with np.load(path) as f:
             if 'meta/reference' in f.files and str(f['meta/reference']) in REFERENCES:
                 which = REFERENCES[str(f['meta/reference'])][2]
@@ -669,7 +770,7 @@ def main(argv=None):
             f'--out={os.path.relpath(out_dir)}',
         ]
     )
-    last_run = ','.join(cases) if set(cases) != set(CASES) else ''
+    last_run = ','.join(cases) if set(cases) != set(every_case) else ''
     total = write_readme(out_dir, command, last_run, commits, dirty, versions)
     print(f'wrote {out_dir}/README.md; total fixture size {human(total)}')
     return 0

@@ -23,7 +23,7 @@ def data_key(seed):
     return jax.random.fold_in(jax.random.PRNGKey(seed), 0x5EED)
 
 
-def make_train_fn(batch_size, num_updates, num_seeds, tasks=False):
+def make_train_fn(batch_size, num_updates, num_seeds, tasks=False, frame_stack=None, p_aug=None):
     """(agents, data_keys, data) -> (agents, data_keys, last_info, nonfinite) for stacked seeds.
 
     `nonfinite` maps each metric to whether it was NaN or inf at any of the fused steps,
@@ -31,13 +31,15 @@ def make_train_fn(batch_size, num_updates, num_seeds, tasks=False):
 
     With `tasks`, the data holds several tasks' rewards and masks (`utils.datasets.TASK_KEYS`)
     and the call takes a fourth argument, each agent's task index: (agents, data_keys, data, task_ids).
+    On images, each batch stacks `frame_stack` frames and is cropped with probability `p_aug`
+    (`utils.datasets.sample_batch`), on the device inside the fused call.
     """
 
     def train_chunk(agent, key, data, task=None):
         def body(carry, _):
             agent, key = carry
             key, batch_key = jax.random.split(key)
-            agent, info = agent.update_step(sample_batch(data, batch_key, batch_size, task))
+            agent, info = agent.update_step(sample_batch(data, batch_key, batch_size, task, frame_stack, p_aug))
             return (agent, key), info
 
         (agent, key), infos = jax.lax.scan(body, (agent, key), length=num_updates)
@@ -105,11 +107,12 @@ def diverged_seeds(nonfinite):
     return {i: names for i, names in bad.items() if names}
 
 
-def make_validation_fn(batch_size, tasks=False):
-    """(stacked agents, validation data, data keys[, task ids]) -> per-seed losses on a validation batch, no update."""
+def make_validation_fn(batch_size, tasks=False, frame_stack=None, p_aug=None):
+    """(stacked agents, validation data, data keys[, task ids]) -> per-seed losses on a validation batch, no update.
+    Validation batches are stacked and augmented as training batches, as in the FQL codebase."""
 
     def validation_info(agent, data, key, task=None):
-        batch = sample_batch(data, jax.random.fold_in(key, 1), batch_size, task)
+        batch = sample_batch(data, jax.random.fold_in(key, 1), batch_size, task, frame_stack, p_aug)
         _, info = agent.total_loss(batch, agent.network.params, rng=jax.random.fold_in(key, 2))
         return info
 
