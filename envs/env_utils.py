@@ -8,6 +8,10 @@ ship with `ogbench`, a set generated (or resumed) there, with a loud warning and
 recorded in the run directory. The download is tried only when no usable file exists, so a run
 with its data at hand never waits on the network. Whatever data a run gets, its size is printed
 and recorded with the provenance.
+
+Pixel-based families (`visual-cube-single-play`, ...) take the same path: their frames load as uint8
+(N, 64, 64, 3) images, and of them only the manipulation families can be generated (rendering every
+step, envs/rendering.py). `make_env(..., frame_stack=N)` stacks evaluation frames as training does.
 """
 
 import os
