@@ -9,6 +9,7 @@ import shutil
 import struct
 import subprocess
 import sys
+import types
 import urllib.error
 import zipfile
 
@@ -18,8 +19,8 @@ import pytest
 
 from envs import env_utils
 from envs.dataset_files import check_ogbench_file
-from envs.generate_dataset import family_of, generate_dataset
-from envs.ogbench_names import parse_ogbench_name
+from envs.generate_dataset import _draw_p_stack, family_of, generate_dataset, make_oracles
+from envs.ogbench_names import STATE_GENERATABLE_FAMILIES, parse_ogbench_name
 from envs.rendering import use_headless_rendering
 from tests.helpers import ROOT
 from utils.errors import UserError
@@ -93,6 +94,29 @@ def test_generated_frames_are_uint8_images_of_the_state_sets_episodes(visual_set
         assert len(np.unique(frames, axis=0)) == episodes * STEPS
         for key in ('actions', 'terminals', 'qpos', 'qvel'):
             assert visual[key].dtype == state[key].dtype and np.array_equal(visual[key], state[key]), key
+
+
+@pytest.mark.parametrize('family', STATE_GENERATABLE_FAMILIES)
+@pytest.mark.parametrize('dataset_type', ['play', 'noisy'])
+def test_every_visual_family_gets_its_state_familys_oracles_and_stacking_odds(family, dataset_type):
+    """The short generation above reaches neither a second sub-task nor a scene redraw; this covers the recipe's
+    per-family choices for every family."""
+    env = types.SimpleNamespace(unwrapped=types.SimpleNamespace(_control_timestep=0.05))
+
+    def settings(oracles):
+        return {
+            task: (type(oracle), {k: v for k, v in vars(oracle).items() if k != '_env'})
+            for task, oracle in oracles.items()
+        }
+
+    assert settings(make_oracles(env, f'visual-{family}', dataset_type)) == settings(
+        make_oracles(env, family, dataset_type)
+    )
+    odds = []
+    for name in (family, f'visual-{family}'):
+        np.random.seed(0)
+        odds.append(_draw_p_stack(name))
+    assert odds[0] == odds[1]
 
 
 def test_a_visual_set_loads_as_uint8_through_the_normal_lookup(loaded):
