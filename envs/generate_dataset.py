@@ -23,7 +23,8 @@ Visual families (`visual-cube-single`, ...) run the same recipe in OGBench's pix
 OGBench made its visual datasets: the oracles act on the simulator state in `info`, and the stored
 observations are the rendered 64 x 64 x 3 uint8 frames. Rendering dominates their cost (about 0.15 s
 per step on a CPU core, envs/rendering.py), so small sets are the practical ones on a CPU; this one
-(11 episodes of 1001 steps with validation) takes about 15 minutes on two idle cores, and main.py
+(11 episodes of 1001 steps with validation) took 0.27 s per step with 2 workers on the project's
+2-core machine while it was shared (load 6; 0.33 s with 1 worker), so about 50 minutes; main.py
 trains on it with --gen_episodes=10:
 
     python -m envs.generate_dataset --env_name=visual-cube-single-play --num_episodes=10 --workers=2
