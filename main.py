@@ -36,7 +36,7 @@ from envs.env_utils import (
     make_task_envs_and_datasets,
     preset_key,
 )
-from envs.ogbench_names import task_names
+from envs.ogbench_names import is_visual, task_names
 from utils.checkpoints import (
     checkpoint_path,
     checkpoint_steps,
@@ -46,8 +46,14 @@ from utils.checkpoints import (
     remove_checkpoints,
     restore_from,
 )
-from utils.config_checks import agent_settings, check_agent_keys, check_agent_name, check_run_flags
-from utils.datasets import to_device
+from utils.config_checks import (
+    agent_settings,
+    check_agent_keys,
+    check_agent_name,
+    check_pixel_flags,
+    check_run_flags,
+)
+from utils.datasets import example_observations, to_device
 from utils.errors import UserError, run_app
 from utils.evaluator import Evaluator
 from utils.fused_updates import (
@@ -114,6 +120,11 @@ flags.DEFINE_integer(
     'Episodes to generate when an OGBench dataset cannot be downloaded '
     '(default: a complete generated set of at least 100 episodes, else 100).',
 )
+
+flags.DEFINE_integer(
+    'frame_stack', None, 'Pixel tasks: the last N frames of an episode stacked on the channel axis (FQL paper: 3).'
+)
+flags.DEFINE_float('p_aug', None, 'Pixel tasks: probability that a batch is randomly cropped (FQL paper: 0.5).')
 
 flags.DEFINE_integer('updates_per_call', 1, 'Updates fused into one jitted call (lax.scan).')
 flags.DEFINE_integer('num_seeds', 1, 'Independent seeds trained together in this process (vmap).')
@@ -233,6 +244,7 @@ def plan_runs(flags, explicit_keys):
     env_names = task_names(flags.env_name, flags.tasks) if flags.tasks else [flags.env_name]
     check_task_flags(flags)
     config, applied = agent_config(flags, explicit_keys)
+    check_pixel_flags(flags, config.encoder, is_visual(flags.env_name))
     if applied:
         print(f'Preset {flags.preset!r} for {flags.env_name}: {applied} (override with --agent.KEY=...)')
     note = AGENTS[config.agent_name].preset_note(
@@ -290,7 +302,7 @@ def first_agents(flags, config, runs, train_data):
     """(agents, data-order keys, step, checkpoint record or None): one agent and key per (task, seed),
     new, restored from another run (--restore_path), or resumed from its run directory."""
     agent_class = AGENTS[config.agent_name]
-    ex_observations, ex_actions = train_data['observations'][:1], train_data['actions'][:1]
+    ex_observations, ex_actions = example_observations(train_data, flags.frame_stack), train_data['actions'][:1]
     agents = [agent_class.create(seed, ex_observations, ex_actions, config) for seed in runs.seeds]
     keys = [data_key(seed) for seed in runs.seeds]
     if flags.restore_path:
@@ -331,7 +343,10 @@ def start_training(flags, config, runs, state, datasets, logs):
     device, the logs (and W&B runs), the progress display. A new run saves its step 0 first; a run
     resumed in its online phase gets that phase back."""
     # One environment factory per task, shared by its seeds' agents.
-    task_envs = [functools.partial(make_env, env_name, flags.success_timing) for env_name in runs.env_names]
+    task_envs = [
+        functools.partial(make_env, env_name, flags.success_timing, frame_stack=flags.frame_stack)
+        for env_name in runs.env_names
+    ]
     evaluator = Evaluator(
         [task_envs[task] for task in runs.task_ids], flags.eval_episodes, flags.eval_workers, flags.video_episodes
     )
@@ -341,15 +356,14 @@ def start_training(flags, config, runs, state, datasets, logs):
         state.save(runs.run_dirs)
     data = to_device(datasets[0])
     val_data = to_device(datasets[1]) if datasets[1] is not None else None
-    train_fn = make_train_fn(config.batch_size, flags.updates_per_call, len(runs.pairs), bool(flags.tasks))
+    sampling = dict(tasks=bool(flags.tasks), frame_stack=flags.frame_stack, p_aug=flags.p_aug)
+    train_fn = make_train_fn(config.batch_size, flags.updates_per_call, len(runs.pairs), **sampling)
     # Chunks that start off the fused grid (step 1, whose evaluation both references make; a
     # resumed step between intervals; the last steps) run as single updates, the same computation.
     single_fn = (
-        make_train_fn(config.batch_size, 1, len(runs.pairs), bool(flags.tasks))
-        if flags.updates_per_call > 1
-        else train_fn
+        make_train_fn(config.batch_size, 1, len(runs.pairs), **sampling) if flags.updates_per_call > 1 else train_fn
     )
-    validation_fn = make_validation_fn(config.batch_size, bool(flags.tasks))
+    validation_fn = make_validation_fn(config.batch_size, **sampling)
     start_online = functools.partial(make_online, flags, config, runs.seeds, data)
     if state.step > flags.offline_steps:
         state.online = start_online()

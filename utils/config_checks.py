@@ -68,3 +68,31 @@ def check_run_flags(flags):
                 problems.append(f'--{name}={value} is not a multiple of --updates_per_call={flags.updates_per_call}.')
     if problems:
         raise UserError('Invalid flags:\n  ' + '\n  '.join(problems))
+
+
+def check_pixel_flags(flags, encoder, visual):
+    """Pixel settings that cannot work, found before any data is loaded: an image encoder needs a
+    pixel-based task and a pixel-based task needs one; frame stacking and augmentation act on the
+    images an encoder reads; the online phase is state-based."""
+    problems = []
+    if encoder is not None and not visual:
+        problems.append(
+            f'--agent.encoder={encoder} reads images, but {flags.env_name} has state observations: drop '
+            '--agent.encoder, or train on the visual- task.'
+        )
+    if encoder is None and visual:
+        problems.append(
+            f'{flags.env_name} has image observations: choose an encoder, e.g. --agent.encoder=impala_small '
+            '(the FQL paper adds --p_aug=0.5 --frame_stack=3).'
+        )
+    for name in ('frame_stack', 'p_aug'):
+        if getattr(flags, name) is not None and encoder is None and not visual:
+            problems.append(f'--{name} acts on images and needs a visual- task with --agent.encoder.')
+    if flags.frame_stack is not None and flags.frame_stack < 1:
+        problems.append(f'--frame_stack must be at least 1 (got {flags.frame_stack}).')
+    if flags.p_aug is not None and not 0 <= flags.p_aug <= 1:
+        problems.append(f'--p_aug is a probability and must lie in [0, 1] (got {flags.p_aug}).')
+    if encoder is not None and flags.online_steps:
+        problems.append('--online_steps is not available with --agent.encoder: pixel-based runs are offline only.')
+    if problems:
+        raise UserError(problems[0] if len(problems) == 1 else 'Invalid flags:\n  ' + '\n  '.join(problems))
