@@ -10,7 +10,10 @@ Modes (comma-separated `--modes`):
               of one 10-episode cube-single evaluation, for each agent.
   eval        a 20-episode cube-single evaluation of the first agent's policy, the serial loop
               vs batched with its environments in 2 worker processes.
-`--agents` defaults to every registered agent. Every `*_hidden_dims` of an agent's config gets
+`--agents` defaults to every registered agent. With `--encoder` (update and seeds modes) the agents
+read synthetic uint8 `--image_size` x `--image_size` x 3 frames (episodes of 1,000 frames) through
+that encoder, with `--frame_stack` and `--p_aug` as main.py takes them (the FQL paper's pixel runs:
+impala_small, 64, 3, 0.5). Every `*_hidden_dims` of an agent's config gets
 width `--hidden` (its depth is kept), and `--num_candidates` applies to agents whose config
 has that key. In the update, loop and seeds modes each round times every runner once, in turn,
 after one warm-up call each, and the median over `--rounds` is reported, so background load
@@ -33,7 +36,7 @@ import numpy as np  # noqa: E402
 from absl import flags  # noqa: E402
 
 from agents import AGENTS  # noqa: E402
-from utils.datasets import sample_batch_numpy, to_device  # noqa: E402
+from utils.datasets import example_observations, sample_batch_numpy, to_device  # noqa: E402
 from utils.errors import UserError, closest, run_app  # noqa: E402
 from utils.fused_updates import data_key, make_train_fn, stack_seeds  # noqa: E402
 
@@ -50,6 +53,9 @@ POSITIVE_FLAGS = (
 )
 DEFAULT_RESULTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'results')
 DATASET_SIZE = 100_000
+IMAGE_DATASET_SIZE = 10_000  # 123 MB of 64 x 64 x 3 frames.
+IMAGE_EPISODE_LENGTH = 1000
+IMAGE_MODES = ('update', 'seeds')  # The others sample on the host or run state-based environments.
 END_TO_END_UPDATES = 5000
 
 FLAGS = flags.FLAGS
@@ -67,6 +73,10 @@ flags.DEFINE_integer('action_dim', 5, 'Synthetic action size (cube-double: 5).')
 flags.DEFINE_integer('updates', 200, 'Updates timed per round.')
 flags.DEFINE_integer('rounds', 3, 'Rounds per measurement (median reported).')
 flags.DEFINE_integer('num_seeds', 8, 'Seeds for the seeds mode.')
+flags.DEFINE_string('encoder', None, 'Image encoder (e.g. impala_small): time the agents on synthetic frames.')
+flags.DEFINE_integer('image_size', 64, 'Height and width of the synthetic frames (with --encoder).')
+flags.DEFINE_integer('frame_stack', None, 'Frames stacked per observation (with --encoder).')
+flags.DEFINE_float('p_aug', None, 'Probability of a random crop per batch (with --encoder).')
 flags.DEFINE_bool('write_results', False, 'Write <results_dir>/<device>.md.')
 flags.DEFINE_string('results_dir', None, 'Folder for --write_results (default: benchmarks/results).')
 
@@ -89,6 +99,7 @@ def check_flags(argv):
     for mode in modes:
         if mode not in MODES:
             raise UserError(f'Unknown mode {mode!r} in --modes; choose from {", ".join(MODES)}.{closest(mode, MODES)}')
+    check_image_flags(modes)
     agent_names = split_names(FLAGS.agents)
     if not agent_names:
         raise UserError(f'--agents is empty; choose from {", ".join(AGENTS)}.')
@@ -101,6 +112,22 @@ def check_flags(argv):
     return agent_names, modes
 
 
+def check_image_flags(modes):
+    """The image flags need --encoder, and images the modes that sample on the device."""
+    if FLAGS.encoder is None:
+        for name in ('frame_stack', 'p_aug'):
+            if FLAGS[name].value is not None:
+                raise UserError(f'--{name} acts on images: add --encoder (e.g. impala_small).')
+        return
+    other = [mode for mode in modes if mode not in IMAGE_MODES]
+    if other:
+        raise UserError(f'--encoder times the {" and ".join(IMAGE_MODES)} modes only (not {", ".join(other)}).')
+    if FLAGS.image_size < 1 or (FLAGS.frame_stack is not None and FLAGS.frame_stack < 1):
+        raise UserError('--image_size and --frame_stack must be positive.')
+    if FLAGS.p_aug is not None and not 0 <= FLAGS.p_aug <= 1:
+        raise UserError(f'--p_aug must lie in [0, 1] (got {FLAGS.p_aug}).')
+
+
 def make_config(agent_name):
     """The agent's default config with the benchmark's sizes, set only where the config has the key."""
     config = AGENTS[agent_name].default_config()
@@ -110,6 +137,7 @@ def make_config(agent_name):
     for key in ('batch_size', 'num_candidates'):
         if key in config:
             config[key] = FLAGS[key].value
+    config['encoder'] = FLAGS.encoder
     problems = AGENTS[agent_name].config_problems(config)
     if problems:
         raise UserError(f'{agent_name} rejects the benchmark settings: {" ".join(problems)}')
@@ -117,6 +145,8 @@ def make_config(agent_name):
 
 
 def synthetic_dataset():
+    if FLAGS.encoder is not None:
+        return synthetic_image_dataset()
     rng = np.random.default_rng(0)
     n, o, a = DATASET_SIZE, FLAGS.observation_dim, FLAGS.action_dim
     return {
@@ -128,8 +158,24 @@ def synthetic_dataset():
     }
 
 
+def synthetic_image_dataset():
+    """Uniform uint8 frames in episodes of IMAGE_EPISODE_LENGTH, each next observation the next frame."""
+    rng = np.random.default_rng(0)
+    n, size = IMAGE_DATASET_SIZE, FLAGS.image_size
+    frames = rng.integers(0, 256, (n + 1, size, size, 3), dtype=np.uint8)
+    return {
+        'observations': frames[:-1],
+        'next_observations': frames[1:],
+        'terminals': (np.arange(1, n + 1) % IMAGE_EPISODE_LENGTH == 0).astype(np.float32),
+        'actions': rng.uniform(-1, 1, size=(n, FLAGS.action_dim)).astype(np.float32),
+        'rewards': rng.normal(size=n).astype(np.float32),
+        'masks': np.ones(n, np.float32),
+    }
+
+
 def create(agent_name, dataset, seed=0):
-    return AGENTS[agent_name].create(seed, dataset['observations'][:1], dataset['actions'][:1], make_config(agent_name))
+    observations = example_observations(dataset, FLAGS.frame_stack)
+    return AGENTS[agent_name].create(seed, observations, dataset['actions'][:1], make_config(agent_name))
 
 
 def median_rates(runners):
@@ -167,7 +213,9 @@ def fused_runner(agent_name, dataset, data, updates_per_call, num_seeds=1, total
     `dataset` on the device."""
     agents = stack_seeds([create(agent_name, dataset, seed) for seed in range(num_seeds)])
     state = {'agents': agents, 'keys': stack_seeds([data_key(s) for s in range(num_seeds)])}
-    train_fn = make_train_fn(FLAGS.batch_size, updates_per_call, num_seeds)
+    train_fn = make_train_fn(
+        FLAGS.batch_size, updates_per_call, num_seeds, frame_stack=FLAGS.frame_stack, p_aug=FLAGS.p_aug
+    )
     calls = max(1, (total_updates or FLAGS.updates) // updates_per_call)
 
     def run_once(calls=calls):
@@ -301,6 +349,8 @@ def main(argv):
     }
     if any('num_candidates' in AGENTS[name].default_config() for name in agent_names):
         results['num_candidates'] = FLAGS.num_candidates
+    if FLAGS.encoder is not None:
+        results.update({name: FLAGS[name].value for name in ('encoder', 'image_size', 'frame_stack', 'p_aug')})
     for mode in modes:
         figures = MEASURES[mode](agent_names, dataset)
         for key, value in figures.items():
@@ -332,6 +382,10 @@ def command_line(modes):
         'updates',
         'rounds',
         'num_seeds',
+        'encoder',
+        'image_size',
+        'frame_stack',
+        'p_aug',
     ):
         if not FLAGS[name].using_default_value:
             args.append(f'--{name}={FLAGS[name].value}')
