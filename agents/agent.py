@@ -56,13 +56,32 @@ def init_network(modules, init_rng, learning_rate, targets=('critic',)):
     `target_<name>` of `targets` starting as a copy of `<name>` (its own parameters), as the
     references initialise them (a copy in its own buffers, since `update` donates every buffer of the
     agent, and one buffer cannot be donated twice). Weakly typed leaves (a `LogParam` scalar) are made
-    strongly typed, else Adam's first steps change their type and `update` compiles again."""
+    strongly typed, else Adam's first steps change their type and `update` compiles again.
+
+    Initialisation is one jitted program: run eagerly, every layer's initialiser, forward pass and
+    optimiser slot is a program of its own, and compiling those (about 100 for one agent) took longer
+    than a tiny run's training. The parameters are bit-identical to the eager ones.
+    """
     network_def = ModuleDict({name: module for name, (module, _) in modules.items()})
-    params = dict(network_def.init(init_rng, **{name: args for name, (_, args) in modules.items()})['params'])
+    inputs = {name: args for name, (_, args) in modules.items()}
+    params, opt_state = initial_state(network_def, tuple(targets), learning_rate, init_rng, inputs)
+    return TrainState(
+        step=jax.numpy.asarray(1, jax.numpy.int32),
+        model_def=network_def,
+        tx=adam(learning_rate),
+        params=params,
+        opt_state=opt_state,
+    )
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1, 2))
+def initial_state(network_def, targets, learning_rate, rng, inputs):
+    """`init_network`'s parameters and Adam state, compiled once per network and input shapes."""
+    params = dict(network_def.init(rng, **inputs)['params'])
     for name in targets:
         params[f'modules_target_{name}'] = jax.tree_util.tree_map(jax.numpy.copy, params[f'modules_{name}'])
     params = jax.tree_util.tree_map(lambda x: jax.numpy.asarray(x, dtype=x.dtype), params)
-    return TrainState.create(network_def, params, adam(learning_rate))
+    return params, adam(learning_rate).init(params)
 
 
 def with_target_update(network, old_params, module_name, tau):

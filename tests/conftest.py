@@ -1,10 +1,31 @@
 """Shared fixtures: tiny OGBench-format datasets made from real environment rollouts; float32
-matrix products in every test and in every process a test starts."""
+matrix products and one compilation cache in every test and in every process a test starts."""
 
+import atexit
 import os
+import shutil
+import tempfile
 
-import jax
 import pytest
+
+# One persistent JAX compilation cache for the whole session: the test processes (pytest-xdist's
+# workers), every main.py, script and benchmark they start. They compile the same tiny networks again
+# and again, and compiling is most of a tiny run's cost (a 20-step main.py run: 27 s of CPU without
+# the cache, 9 s with it). A cached program is the one XLA compiled, so no number changes. A size limit
+# makes JAX lock the folder (with the filelock package) around every read and write, so that parallel
+# processes never read a half-written entry. The variables are set before jax is imported: pytest's
+# first process sets them and removes the folder at exit; the workers it starts inherit them.
+if 'DROL_TEST_COMPILATION_CACHE' not in os.environ:
+    _cache = tempfile.mkdtemp(prefix='drol-tests-jax-cache-')
+    atexit.register(shutil.rmtree, _cache, ignore_errors=True)
+    os.environ.update(
+        DROL_TEST_COMPILATION_CACHE=_cache,
+        JAX_COMPILATION_CACHE_DIR=_cache,
+        JAX_COMPILATION_CACHE_MAX_SIZE=str(8 << 30),
+        JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS='0',
+    )
+
+import jax  # noqa: E402  (after the cache variables, which jax reads when imported)
 
 from tests.helpers import write_ogbench_dataset
 
@@ -37,23 +58,6 @@ def cube_single_dataset(tmp_path_factory):
     """Path of a tiny cube-single-play-v0.npz (with its -val file)."""
     folder = tmp_path_factory.mktemp('ogbench')
     return write_ogbench_dataset(str(folder / 'cube-single-play-v0.npz'))
-
-
-@pytest.fixture(scope='session', autouse=True)
-def compilation_cache_for_started_programs(tmp_path_factory):
-    """A persistent JAX compilation cache shared by every main.py, script and benchmark the tests start.
-
-    Those programs compile the same tiny networks again and again, and compiling is most of a tiny
-    run's cost: a 20-step main.py run takes about 27 s of CPU without the cache and 9 s when an earlier
-    run left its programs there. A cached program is the one XLA compiled, so every number is the same
-    (train.csv, eval.csv and parameters compared). The folder is this worker's own: JAX writes entries
-    in place, so two processes of parallel workers could otherwise read a half-written one. The tests'
-    own process has read its JAX settings at import and keeps compiling in memory.
-    """
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv('JAX_COMPILATION_CACHE_DIR', str(tmp_path_factory.mktemp('jax_cache')))
-        patch.setenv('JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS', '0')
-        yield
 
 
 @pytest.hookimpl(optionalhook=True)  # Without pytest-xdist, pytest does not know this hook.

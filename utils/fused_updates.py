@@ -80,12 +80,23 @@ def over_seeds(fn, num_seeds, in_axes, donate=()):
 
 
 def stack_seeds(trees):
-    """Stacks per-seed pytrees along a new leading axis."""
+    """Stacks per-seed pytrees along a new leading axis (one compiled program for the whole tree,
+    not one per array shape as eager stacking compiles)."""
+    return _stack(*trees)
+
+
+@jax.jit
+def _stack(*trees):
     return jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *trees)
 
 
 def unstack_seed(tree, index):
-    """The pytree of one seed from a stacked tree."""
+    """The pytree of one seed from a stacked tree (one compiled program, whatever the index)."""
+    return _unstack(tree, index)
+
+
+@jax.jit
+def _unstack(tree, index):
     return jax.tree_util.tree_map(lambda x: x[index], tree)
 
 
