@@ -64,7 +64,7 @@ def init_network(modules, init_rng, learning_rate, targets=('critic',)):
     """
     network_def = ModuleDict({name: module for name, (module, _) in modules.items()})
     inputs = {name: args for name, (_, args) in modules.items()}
-    params, opt_state = initial_state(network_def, tuple(targets), learning_rate, init_rng, inputs)
+    params, opt_state = initialiser(network_def, tuple(targets), learning_rate)(init_rng, inputs)
     return TrainState(
         step=jax.numpy.asarray(1, jax.numpy.int32),
         model_def=network_def,
@@ -74,9 +74,22 @@ def init_network(modules, init_rng, learning_rate, targets=('critic',)):
     )
 
 
-@functools.partial(jax.jit, static_argnums=(0, 1, 2))
+def initialiser(network_def, targets, learning_rate):
+    """`initial_state` for this network, jitted once per network (and input shapes) when its modules
+    can key a cache; modules with list attributes (settings read back from JSON) get a jit of their own."""
+    try:
+        return _cached_initialiser(network_def, targets, learning_rate)
+    except TypeError:
+        return jax.jit(functools.partial(initial_state, network_def, targets, learning_rate))
+
+
+@functools.lru_cache(maxsize=64)
+def _cached_initialiser(network_def, targets, learning_rate):
+    return jax.jit(functools.partial(initial_state, network_def, targets, learning_rate))
+
+
 def initial_state(network_def, targets, learning_rate, rng, inputs):
-    """`init_network`'s parameters and Adam state, compiled once per network and input shapes."""
+    """`init_network`'s parameters (targets as copies) and Adam state."""
     params = dict(network_def.init(rng, **inputs)['params'])
     for name in targets:
         params[f'modules_target_{name}'] = jax.tree_util.tree_map(jax.numpy.copy, params[f'modules_{name}'])
