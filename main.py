@@ -68,7 +68,7 @@ from utils.fused_updates import (
 from utils.log_utils import CsvLogger, WandbLogger
 from utils.online import Online
 from utils.precision import PRECISIONS, use_precision
-from utils.presets import apply_preset, check_preset
+from utils.presets import apply_preset, check_preset, preset_offline_steps
 from utils.progress import Progress, duration
 from utils.run_dir import check_or_write_record, locked_run_dirs, run_dir_for, write_json
 from utils.run_state import RunState
@@ -240,6 +240,7 @@ def run(flags, explicit_keys=frozenset()):
 def plan_runs(flags, explicit_keys):
     """(agent config, preset values applied, runs). Checks come first, so a typo costs a second, not
     a traceback after minutes of compilation."""
+    apply_step_preset(flags)
     check_run_flags(flags)
     env_names = task_names(flags.env_name, flags.tasks) if flags.tasks else [flags.env_name]
     check_task_flags(flags)
@@ -258,6 +259,16 @@ def plan_runs(flags, explicit_keys):
         run_dir_for(flags.save_dir, flags.run_group, config.agent_name, env_name, seed) for env_name, seed in pairs
     ]
     return config, applied, Runs(env_names, pairs, labels, run_dirs)
+
+
+def apply_step_preset(flags):
+    """The papers' budget on D4RL and pixel-based tasks (500K offline steps, not the flag's 1M) when
+    --offline_steps is not given; printed, and saved in flags.json as every flag is."""
+    check_preset(flags.preset)
+    steps = preset_offline_steps(flags.preset, is_d4rl(flags.env_name) or is_visual(flags.env_name))
+    if steps and not flags['offline_steps'].present:
+        flags.offline_steps = steps
+        print(f"Preset {flags.preset!r} for {flags.env_name}: --offline_steps={steps} (the papers' budget there).")
 
 
 def load_data(flags, env_names):

@@ -31,6 +31,9 @@ OGBENCH_PRESETS = {
     'puzzle-3x3-play': (0.3, {}, 32),
     'puzzle-4x4-play': (10.0, {}, 64),
 }
+# A pixel-based family ('visual-cube-single-play') takes its state family's row: the DROL paper ran no
+# pixel-based tasks, so no visual setting is published, and `preset_note` says so at start.
+VISUAL_PREFIX = 'visual-'
 D4RL_PRESETS = {
     'antmaze-umaze-v2': (0.3, {}, 0.3, 2),
     'antmaze-umaze-diverse-v2': (0.1, {}, 0.1, 16),
@@ -134,8 +137,9 @@ class DROLAgent(OneStepActorCritic):
         if preset not in ('paper', 'drol_star'):
             return {}
         star = preset == 'drol_star'
-        if env_key in OGBENCH_PRESETS:
-            bc_coef, other, tuned_k = OGBENCH_PRESETS[env_key]
+        state_key = env_key.removeprefix(VISUAL_PREFIX)
+        if state_key in OGBENCH_PRESETS:
+            bc_coef, other, tuned_k = OGBENCH_PRESETS[state_key]
             return {'bc_coef': bc_coef, **other, **({'num_candidates': tuned_k} if star else {})}
         if env_key in D4RL_PRESETS:
             bc_coef, other, star_bc_coef, star_k = D4RL_PRESETS[env_key]
@@ -143,6 +147,17 @@ class DROLAgent(OneStepActorCritic):
                 return {'bc_coef': star_bc_coef, 'num_candidates': star_k, **other}
             return {'bc_coef': bc_coef, **other}
         return {}
+
+    @classmethod
+    def preset_note(cls, preset, env_key, online=False, explicit_keys=()):
+        """On a pixel-based family: that its bc_coef is the state family's, not a published value."""
+        state_key = env_key.removeprefix(VISUAL_PREFIX)
+        if preset == 'none' or state_key == env_key or state_key not in OGBENCH_PRESETS or 'bc_coef' in explicit_keys:
+            return ''
+        return (
+            f'The DROL paper ran no pixel-based tasks and publishes no bc_coef for {env_key}: using the state '
+            f"family {state_key}'s bc_coef={OGBENCH_PRESETS[state_key][0]} (choose another with --agent.bc_coef=...)."
+        )
 
 
 def routing_diagnostics(candidates, distances, winners, duplicate_threshold):

@@ -30,6 +30,12 @@ PRESETS = {
     'scene-play': {'alpha': 300.0},
     'puzzle-3x3-play': {'alpha': 1000.0},
     'puzzle-4x4-play': {'alpha': 1000.0},
+    # Pixel-based tasks: the FQL paper's Table 6 visual rows (the FQL README has no visual commands).
+    'visual-cube-single-play': {'alpha': 300.0},
+    'visual-cube-double-play': {'alpha': 100.0},
+    'visual-scene-play': {'alpha': 100.0},
+    'visual-puzzle-3x3-play': {'alpha': 300.0},
+    'visual-puzzle-4x4-play': {'alpha': 300.0},
     **{f'antmaze-{maze}-v2': {'alpha': 10.0} for maze in ('umaze', 'umaze-diverse', 'medium-play', 'medium-diverse')},
     **{f'antmaze-{maze}-v2': {'alpha': 3.0} for maze in ('large-play', 'large-diverse')},
     **{

@@ -30,6 +30,8 @@ ANTMAZE = tuple(f'antmaze-{maze}-v2' for maze in ANTMAZE_MAZES)
 ADROIT = tuple(
     f'{task}-{kind}-v1' for task in ('pen', 'door', 'hammer', 'relocate') for kind in ('human', 'cloned', 'expert')
 )
+# Table 6's pixel-based rows, one per family (task 1 tuned, all five tasks run).
+VISUAL_FAMILIES = ('cube-single-play', 'cube-double-play', 'scene-play', 'puzzle-3x3-play', 'puzzle-4x4-play')
 PRESETS = {
     'antmaze-large-navigate': {'num_samples': 32},
     'antmaze-giant-navigate': {'discount': 0.995, 'num_samples': 32},
@@ -41,6 +43,7 @@ PRESETS = {
     'scene-play': {'num_samples': 32},
     'puzzle-3x3-play': {'num_samples': 32},
     'puzzle-4x4-play': {'num_samples': 32},
+    **{f'visual-{family}': {'num_samples': 32} for family in VISUAL_FAMILIES},
     **{dataset: {'num_samples': 32} for dataset in ANTMAZE + ADROIT},
     'door-cloned-v1': {'num_samples': 128},  # Replaces the 32 above.
     'relocate-human-v1': {'num_samples': 128},

@@ -40,6 +40,12 @@ PRESETS = {
     'scene-play': {'alpha': 10.0, **SMALL_MLPS},
     'puzzle-3x3-play': {'alpha': 10.0, **SMALL_MLPS},
     'puzzle-4x4-play': {'alpha': 3.0, **SMALL_MLPS},
+    # Pixel-based tasks (Table 6's visual rows) keep the [512] * 4 MLPs.
+    'visual-cube-single-play': {'alpha': 1.0},
+    'visual-cube-double-play': {'alpha': 0.3},
+    'visual-scene-play': {'alpha': 10.0},
+    'visual-puzzle-3x3-play': {'alpha': 10.0},
+    'visual-puzzle-4x4-play': {'alpha': 3.0},
 }
 # Table 7, applied on top of PRESETS when --online_steps > 0 (none for D4RL: prior work's numbers).
 ONLINE_PRESETS = {

@@ -37,6 +37,11 @@ PRESETS = {
     'scene-play': {'alpha_actor': 0.1, 'alpha_critic': 0.01},
     'puzzle-3x3-play': {'alpha_actor': 0.3, 'alpha_critic': 0.01},
     'puzzle-4x4-play': {'alpha_actor': 0.3, 'alpha_critic': 0.01},
+    'visual-cube-single-play': {'alpha_actor': 1.0, 'alpha_critic': 0.0},
+    'visual-cube-double-play': {'alpha_actor': 0.1, 'alpha_critic': 0.0},
+    'visual-scene-play': {'alpha_actor': 0.1, 'alpha_critic': 0.01},
+    'visual-puzzle-3x3-play': {'alpha_actor': 0.3, 'alpha_critic': 0.01},
+    'visual-puzzle-4x4-play': {'alpha_actor': 0.3, 'alpha_critic': 0.01},
 }
 # Table 7, applied on top of PRESETS when --online_steps > 0 (none for D4RL: prior work's numbers).
 ONLINE_PRESETS = {

@@ -6,13 +6,14 @@ facts come from the run's own records: flags.json (steps, networks, batch) and d
 (where the data came from).
 
 The paper setting (FQL protocol, which the DROL paper follows): 1M offline updates on OGBench,
-500K on D4RL, batch 256, the official datasets, no online steps, and each agent's default networks
+500K on D4RL and pixel-based tasks, batch 256, the official datasets, no online steps, and each agent's default networks
 with its `paper` preset ([512] * 4 MLPs; IQL [256] * 4 on cube, scene and puzzle).
 """
 
 from agents import AGENTS
+from envs.ogbench_names import is_visual
 
-PAPER_STEPS = {'ogbench': 1_000_000, 'd4rl': 500_000}
+PAPER_STEPS = {'ogbench': 1_000_000, 'short': 500_000}  # 'short': D4RL and pixel-based tasks.
 PAPER_BATCH_SIZE = 256
 OFFICIAL_SOURCES = ('local file', 'downloaded', 'd4rl')  # dataset.json sources that are the official data.
 NETWORK_KEYS = ('actor_hidden_dims', 'value_hidden_dims')
@@ -46,7 +47,7 @@ def differences(flags_record, dataset_record, env_key, d4rl):
     agent = flags_record['agent']
     found = []
     steps = int(flags_record['offline_steps'])
-    paper_steps = PAPER_STEPS['d4rl' if d4rl else 'ogbench']
+    paper_steps = PAPER_STEPS['short' if d4rl or is_visual(env_key) else 'ogbench']
     if steps != paper_steps:
         found.append(f'{steps:,} updates (paper: {paper_steps:,})')
     online = int(flags_record.get('online_steps') or 0)

@@ -50,7 +50,7 @@ from absl import flags
 
 from agents import AGENTS
 from envs.d4rl_utils import ADROIT_ENV_NAMES, ANTMAZE_ENV_NAMES, is_d4rl_env
-from envs.ogbench_names import PAPER_FAMILIES, parse_ogbench_name
+from envs.ogbench_names import PAPER_FAMILIES, is_visual, parse_ogbench_name
 from scripts.host_jobs import write_host_lists
 from utils.errors import UserError, run_app
 from utils.progress import duration
@@ -85,10 +85,16 @@ SUITES = {
     'd4rl-adroit': list(ADROIT_ENV_NAMES),
     'k-ablation': K_ABLATION_TASKS,
     'candidate-scaling': ['antmaze-giant-navigate-task3', 'cube-double-play-task3', 'scene-play-task2'],
+    # The FQL paper's pixel-based tasks: each manipulation family's default task, from 64 x 64 x 3 images.
+    'ogbench-visual': [
+        f'visual-{family}' for family in PAPER_FAMILIES if family.startswith(('cube', 'scene', 'puzzle'))
+    ],
 }
 # Suites that repeat each run for every K (num_candidates) of the paper's figure.
 K_SUITES = {'k-ablation': (1, 2, 4, 8, 16, 32), 'candidate-scaling': (1, 2, 4, 8, 16, 32, 64)}
-D4RL_STEPS = 500_000  # The spec's D4RL budget; OGBench uses main.py's default of 1M.
+D4RL_STEPS = 500_000  # The papers' budget on D4RL and pixel-based tasks; OGBench uses main.py's default of 1M.
+# The FQL codebase's pixel-based runs: its encoder, three stacked frames, random crop with probability 0.5.
+VISUAL_FLAGS = ('--agent.encoder=impala_small', '--frame_stack=3', '--p_aug=0.5')
 # main.py flags a group command sets itself: the same flag after `--` would make its run directories others.
 GROUP_FLAGS = ('seed', 'num_seeds', 'tasks')
 # JAX's share of each GPU's memory per process (default 0.75): --run --parallel=N gives each child 0.9 / N.
@@ -168,8 +174,10 @@ def main_command(agent, env_name, where, sweep_dir, group, preset, settings, ext
     """The main.py command line; `where` holds its task and seed flags."""
     command = [VENV_PYTHON, 'main.py', f'--agent={agent}', f'--env_name={env_name}', *where]
     command += [f'--save_dir={sweep_dir}', f'--run_group={group}', f'--preset={preset}']
-    if is_d4rl_env(env_name):
+    if is_d4rl_env(env_name) or is_visual(env_name):
         command.append(f'--offline_steps={D4RL_STEPS}')
+    if is_visual(env_name):
+        command += VISUAL_FLAGS
     command += [f'--agent.{key}={value}' for key, value in sorted(settings.items())]
     return command + list(extra)
 

@@ -10,11 +10,16 @@ Sources, as recorded in the project's algorithm notes (docs/algorithm.md):
   Table 7 (offline-to-online), one row per OGBench family for its five tasks, and its method notes (IQL
   uses [256] * 4 MLPs on the state-based manipulation families); plus the discount 0.995 of the FQL
   README's baseline commands on the long-horizon families. Where a table has no value, the agent's
-  default stays and `preset_note` says so.
+  default stays and `preset_note` says so. Table 6 also has one row per pixel-based family (visual-*), for
+  FQL too; the DROL paper ran no pixel-based tasks, so DROL takes the state family's row and says so.
 
 A preset returns exactly the agent config keys it sets: a flag left at its default (e.g. FQL's discount
 0.99 on antmaze-large-navigate, DROL's K = 16 under 'paper') must be absent.
 """
+
+import json
+import subprocess
+import sys
 
 import pytest
 
@@ -44,7 +49,8 @@ D4RL_ANTMAZE = (
 )
 ADROIT_TASKS = ('pen', 'door', 'hammer', 'relocate')
 D4RL_ADROIT = tuple(f'{task}-{kind}-v1' for task in ADROIT_TASKS for kind in ('human', 'cloned', 'expert'))
-ALL_ENVS = OGBENCH_FAMILIES + D4RL_ANTMAZE + D4RL_ADROIT
+VISUAL_FAMILIES = tuple(f'visual-{family}' for family in OGBENCH_FAMILIES[5:])
+ALL_ENVS = OGBENCH_FAMILIES + D4RL_ANTMAZE + D4RL_ADROIT + VISUAL_FAMILIES
 
 # DROL paper, OGBench: family -> (bc_coef, other flags, tuned K). K is 16 in the fixed-K setting ('paper').
 DROL_OGBENCH = {
@@ -118,6 +124,12 @@ FQL_TABLE = {
     'relocate-human-v1': {'q_agg': 'min', 'alpha': 10000.0},
     'relocate-cloned-v1': {'q_agg': 'min', 'alpha': 30000.0},
     'relocate-expert-v1': {'q_agg': 'min', 'alpha': 30000.0},
+    # The FQL paper's Table 6 (the README has no pixel-based commands).
+    'visual-cube-single-play': {'alpha': 300.0},
+    'visual-cube-double-play': {'alpha': 100.0},
+    'visual-scene-play': {'alpha': 100.0},
+    'visual-puzzle-3x3-play': {'alpha': 300.0},
+    'visual-puzzle-4x4-play': {'alpha': 300.0},
 }
 
 
@@ -152,6 +164,11 @@ FQL_PAPER_TABLE_6 = {
     'relocate-human-v1': (None, None, 128),
     'relocate-cloned-v1': (None, None, 32),
     'relocate-expert-v1': (None, None, 32),
+    'visual-cube-single-play': (1, (1, 0), 32),
+    'visual-cube-double-play': (0.3, (0.1, 0), 32),
+    'visual-scene-play': (10, (0.1, 0.01), 32),
+    'visual-puzzle-3x3-play': (10, (0.3, 0.01), 32),
+    'visual-puzzle-4x4-play': (3, (0.3, 0.01), 32),
 }
 # FQL paper, Table 7 (offline-to-online), in the same shape; environments it lacks add nothing online.
 FQL_PAPER_TABLE_7 = {
@@ -203,8 +220,9 @@ def _baseline_expected(agent, preset, env):
 def _drol_expected(preset, env):
     if preset == 'none':
         return {}
-    if env in DROL_OGBENCH:
-        bc_coef, flags, tuned_k = DROL_OGBENCH[env]
+    state_env = env.removeprefix('visual-')
+    if state_env in DROL_OGBENCH:
+        bc_coef, flags, tuned_k = DROL_OGBENCH[state_env]
         expected = {'bc_coef': bc_coef, **flags}
         if preset == 'drol_star':
             expected['num_candidates'] = tuned_k
@@ -254,7 +272,7 @@ def test_unknown_env_is_empty(agent, preset):
 @pytest.mark.parametrize('agent', sorted(EXPECTED))
 def test_table_covers_every_environment(agent):
     assert len(OGBENCH_FAMILIES) == 10 and len(D4RL_ANTMAZE) == 6 and len(D4RL_ADROIT) == 12
-    assert len(set(ALL_ENVS)) == 28
+    assert len(VISUAL_FAMILIES) == 5 and len(set(ALL_ENVS)) == 33
     for preset in PRESETS:
         assert set(EXPECTED[agent][preset]) == set(ALL_ENVS)
     assert set(DROL_OGBENCH) == set(OGBENCH_FAMILIES)
@@ -304,18 +322,56 @@ def test_baseline_preset_note_names_what_the_paper_does_not_give(agent, env, onl
 
 @pytest.mark.parametrize('agent', ['drol', 'fql', 'sac'])
 def test_agents_without_a_paper_table_print_no_note(agent):
-    assert all(AGENTS[agent].preset_note('paper', env) == '' for env in ALL_ENVS)
+    state_envs = [env for env in ALL_ENVS if env not in VISUAL_FAMILIES]
+    assert all(AGENTS[agent].preset_note('paper', env) == '' for env in state_envs)
+    if agent != 'drol':
+        assert all(AGENTS[agent].preset_note('paper', env) == '' for env in VISUAL_FAMILIES)
 
 
-def test_apply_preset_keeps_explicit_key():
-    from agents.drol import get_config
-    from utils.presets import apply_preset
+@pytest.mark.parametrize('env', VISUAL_FAMILIES)
+def test_drol_on_pixels_says_its_bc_coef_is_the_state_familys(env):
+    state_env = env.removeprefix('visual-')
+    note = AGENTS['drol'].preset_note('paper', env)
+    assert 'publishes no bc_coef' in note and f"state family {state_env}'s bc_coef={DROL_OGBENCH[state_env][0]}" in note
+    assert AGENTS['drol'].preset_note('drol_star', env) == note
+    assert AGENTS['drol'].preset_note('none', env) == ''
+    assert AGENTS['drol'].preset_note('paper', env, explicit_keys={'bc_coef'}) == ''
 
-    config = get_config()
-    config.bc_coef = 7.0  # Set explicitly, e.g. on the command line.
-    overrides = {'bc_coef': 0.03, 'discount': 0.995, 'q_agg': 'min'}
-    applied = apply_preset(config, overrides, explicit_keys={'bc_coef'})
-    assert applied == {'discount': 0.995, 'q_agg': 'min'}
-    assert config.bc_coef == 7.0
-    assert config.discount == 0.995
-    assert config.q_agg == 'min'
+
+BUDGET_CASES = [
+    ('visual-cube-single-play', 'paper', [], 500_000),
+    ('visual-scene-play-task2', 'drol_star', [], 500_000),
+    ('antmaze-large-play-v2', 'paper', [], 500_000),
+    ('pen-human-v1', 'paper', [], 500_000),
+    ('cube-single-play', 'paper', [], 1_000_000),  # OGBench state tasks: the flag's default.
+    ('visual-cube-single-play', 'none', [], 1_000_000),
+    ('visual-cube-single-play', 'paper', ['--offline_steps=1000000'], 1_000_000),  # Given: kept.
+    ('antmaze-large-play-v2', 'paper', ['--offline_steps=300'], 300),
+]
+# main.py's flags live in absl's global registry, where other scripts' flags of the same name would clash:
+# the cases run in a process of their own.
+BUDGET_SCRIPT = """
+import json, sys
+from absl import flags
+import main
+for env, preset, argv, steps in json.loads(sys.argv[1]):
+    values = flags.FlagValues()
+    flags.DEFINE_string('env_name', env, '', flag_values=values)
+    flags.DEFINE_string('preset', preset, '', flag_values=values)
+    flags.DEFINE_integer('offline_steps', 1_000_000, '', flag_values=values)
+    values(['main.py', *argv])
+    main.apply_step_preset(values)
+    print(json.dumps([env, values.offline_steps]))
+"""
+
+
+def test_paper_budget_on_d4rl_and_pixels():
+    """The FQL paper's 500K steps on D4RL and pixel-based tasks unless --offline_steps is given, printed."""
+    result = subprocess.run(
+        [sys.executable, '-c', BUDGET_SCRIPT, json.dumps(BUDGET_CASES)], capture_output=True, text=True, check=True
+    )
+    lines = result.stdout.splitlines()
+    results = [json.loads(line) for line in lines if line.startswith('[')]
+    assert results == [[env, steps] for env, _, _, steps in BUDGET_CASES]
+    printed = [line for line in lines if '--offline_steps=500000' in line]
+    assert len(printed) == sum(not argv and steps == 500_000 for _, _, argv, steps in BUDGET_CASES) == 4

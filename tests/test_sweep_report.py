@@ -16,7 +16,8 @@ from utils.ranges import parse_ints
 
 
 @pytest.mark.parametrize(
-    'suite, environments', [('ogbench-default', 10), ('ogbench-all', 50), ('d4rl-antmaze', 6), ('d4rl-adroit', 12)]
+    'suite, environments',
+    [('ogbench-default', 10), ('ogbench-all', 50), ('d4rl-antmaze', 6), ('d4rl-adroit', 12), ('ogbench-visual', 5)],
 )
 def test_suites_expand_to_one_command_per_env_agent_seed(suite, environments):
     runs = expand(suite, ['drol', 'fql'], parse_ints('0-7', '--seeds'), 'sweep')
@@ -35,6 +36,13 @@ def test_commands_carry_the_paper_settings():
     assert any('puzzle-3x3-play ' in c and '--agent.num_candidates=32' in c for c in star)
     door = [' '.join(c) for _, c in expand('d4rl-adroit', ['drol'], [0], 'sweep') if 'door-human' in ' '.join(c)][0]
     assert '--agent.bc_coef=10.0' in door and '--offline_steps=500000' in door and '--agent.q_agg=min' in door
+    visual = [' '.join(c) for _, c in expand('ogbench-visual', ['fql'], [0], 'sweep')]
+    assert [c.split('--env_name=')[1].split()[0] for c in visual] == [
+        'visual-cube-single-play', 'visual-cube-double-play', 'visual-scene-play', 'visual-puzzle-3x3-play',
+        'visual-puzzle-4x4-play',
+    ]  # fmt: skip
+    assert all('--offline_steps=500000 --agent.encoder=impala_small --frame_stack=3 --p_aug=0.5' in c for c in visual)
+    assert '--agent.alpha=100.0' in visual[1] and '--agent.alpha=300.0' in visual[0]
 
 
 def test_envs_narrow_the_suite():
