@@ -2,6 +2,8 @@
 
 import csv
 import os
+import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -102,3 +104,27 @@ def write_ogbench_dataset(path, env_id='cube-single-v0', episodes=2, steps=40, s
             qvel=np.asarray(record['qvel'], np.float32),
         )
     return path
+
+
+def readme_commands(text):
+    """Every command of README.md's ```bash blocks, as argument lists: lines split at `&&`, comments dropped."""
+    commands = []
+    for block in re.findall(r'^```bash\n(.*?)^```', text, flags=re.S | re.M):
+        for line in block.splitlines():
+            words = shlex.split(line, comments=True)
+            while words:
+                end = words.index('&&') if '&&' in words else len(words)
+                commands.append(words[:end])
+                words = words[end + 1 :]
+    return commands
+
+
+def with_flags(words, values):
+    """`words` with each `--KEY=VALUE` of `values` replacing the command's own, or added when it has none."""
+    words = [word for word in words if word.split('=')[0].lstrip('-') not in values]
+    return words + [f'--{key}={value}' for key, value in values.items()]
+
+
+def is_pixel_command(words):
+    """Whether a README command trains on a pixel-based task (tests/test_pixel_runs.py runs those)."""
+    return any(word.startswith('--env_name=visual-') for word in words)

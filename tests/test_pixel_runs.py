@@ -1,7 +1,9 @@
 """Every agent through main.py on a tiny generated visual-cube-single-play set, as the FQL paper runs
-the pixel tasks (here with impala_debug): 3 stacked frames, random crops with probability 0.5. DROL,
-the run the README gives, also evaluates one rendered episode with stacked frames; each agent's
-checkpoint, restored through main.py, gives the actions of the agent the run ended with.
+the pixel tasks (here with impala_debug): 3 stacked frames, random crops with probability 0.5. Each
+agent trains with its command from README.md's "Pixel-based tasks" section, run as copied apart from
+sizes, data and output folder (so these are also the README's checks of those commands). DROL also
+evaluates one rendered episode with stacked frames; each agent's checkpoint, restored through
+main.py, gives the actions of the agent the run ended with.
 
 A rendered step costs about 0.15 s on a CPU core, so the set has one short episode and only DROL
 evaluates (one 200-step episode, after its single update). A pixel flag that cannot work stops
@@ -16,7 +18,7 @@ import numpy as np
 import pytest
 
 from agents import AGENTS
-from tests.helpers import ROOT, read_csv, run_main
+from tests.helpers import ROOT, is_pixel_command, read_csv, readme_commands, run_main, with_flags
 from utils.checkpoints import load_checkpoint
 from utils.fused_updates import data_key
 
@@ -24,6 +26,19 @@ pytestmark = pytest.mark.slow
 
 PIXELS = ['--agent.encoder=impala_debug', '--frame_stack=3', '--p_aug=0.5', '--preset=none']
 TINY = ['--agent.actor_hidden_dims=(8,)', '--agent.value_hidden_dims=(8,)', '--agent.batch_size=8']
+# What the README's commands change to run here: the sizes, and only the sizes, of TINY and PIXELS.
+TINY_SIZES = {'agent.encoder': 'impala_debug', 'agent.actor_hidden_dims': '(8,)', 'agent.value_hidden_dims': '(8,)',
+              'agent.batch_size': '8'}  # fmt: skip
+
+
+def readme_command(agent_name):
+    """The main.py arguments of README.md's pixel-based command for `agent_name` (exactly one)."""
+    with open(f'{ROOT}/README.md') as file:
+        commands = [words for words in readme_commands(file.read()) if is_pixel_command(words)]
+    mine = [words for words in commands if f'--agent={agent_name}' in words]
+    assert len(mine) == 1 and len(commands) == len(AGENTS), 'README.md: one pixel-based command per agent'
+    assert mine[0][:2] == ['.venv/bin/python', 'main.py'] and '--env_name=visual-cube-single-play' in mine[0]
+    return mine[0][2:]
 
 
 @pytest.fixture(scope='module')
@@ -60,9 +75,10 @@ def run(agent_name, visual_set, save_dir, *args):
 def test_agent_trains_on_stacked_augmented_frames_and_restores(agent_name, visual_set, tmp_path):
     evaluate = agent_name == 'drol'
     steps = 1 if evaluate else 2  # An evaluation at step 1 and at the end: one rendered episode in all.
-    run(agent_name, visual_set, tmp_path, '--run_group=train', f'--offline_steps={steps}', '--log_interval=1',
-        f'--eval_interval={steps if evaluate else 0}', '--eval_episodes=1')  # fmt: skip
-    run_dir = tmp_path / 'train' / f'{agent_name}_visual-cube-single-play_sd0'
+    command = with_flags(readme_command(agent_name), {**TINY_SIZES, 'dataset_path': visual_set, 'save_dir': tmp_path})
+    run_main(*command, f'--offline_steps={steps}', '--log_interval=1', f'--eval_interval={steps if evaluate else 0}',
+             '--eval_episodes=1')  # fmt: skip
+    run_dir = tmp_path / 'pixels' / f'{agent_name}_visual-cube-single-play_sd0'
     assert [int(float(row['step'])) for row in read_csv(run_dir / 'train.csv')] == list(range(1, steps + 1))
     if evaluate:
         assert [int(float(row['step'])) for row in read_csv(run_dir / 'eval.csv')] == [1]

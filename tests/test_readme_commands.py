@@ -9,10 +9,13 @@ datasets found where the commands look for data), so only the flags that set siz
 rewritten; everything else, run groups and paths included, runs as written, in a fresh copy of
 the tree where `exp/` starts empty. Installing (venv, pip, the D4RL script) and the test suite
 itself are left out: CI runs those lines itself.
+
+The pixel-based commands (one per agent) are the training runs of tests/test_pixel_runs.py, which
+runs each at tiny sizes on a tiny rendered set and then checks its checkpoint: rendering makes them
+the costliest runs, so they are made once.
 """
 
 import os
-import re
 import shlex
 import shutil
 import subprocess
@@ -21,7 +24,7 @@ import sys
 import pytest
 
 from envs.d4rl_utils import import_d4rl, is_d4rl_env
-from tests.helpers import ROOT, write_ogbench_dataset
+from tests.helpers import ROOT, is_pixel_command, readme_commands, with_flags, write_ogbench_dataset
 from tests.test_d4rl_envs import write_antmaze_file
 from utils.errors import UserError
 
@@ -40,25 +43,6 @@ TINY_IF_GIVEN = {'online_steps': '2', 'updates_per_call': '1', 'eval_interval': 
 SWEEP_ENV = 'cube-single-play'
 
 
-def readme_commands(text):
-    """Every command of the ```bash blocks, as argument lists: lines split at `&&`, comments dropped."""
-    commands = []
-    for block in re.findall(r'^```bash\n(.*?)^```', text, flags=re.S | re.M):
-        for line in block.splitlines():
-            words = shlex.split(line, comments=True)
-            while words:
-                end = words.index('&&') if '&&' in words else len(words)
-                commands.append(words[:end])
-                words = words[end + 1 :]
-    return commands
-
-
-def with_flags(words, values):
-    """`words` with each `--KEY=VALUE` of `values` replacing the command's own, or added when it has none."""
-    words = [word for word in words if word.split('=')[0].lstrip('-') not in values]
-    return words + [f'--{key}={value}' for key, value in values.items()]
-
-
 def given(words, names):
     return {word.split('=')[0].lstrip('-') for word in words} & set(names)
 
@@ -68,10 +52,8 @@ def tiny(words, data):
     words = [word.replace('~/.ogbench/data', data['dir']) for word in words]
     program = ' '.join(words[1:3] if words[1] == '-m' else words[1:2])
     if program == 'main.py':
-        return with_flags(
-            words,
-            {**TINY_RUN, **{key: TINY_IF_GIVEN[key] for key in given(words, TINY_IF_GIVEN)}, **_data_flag(words, data)},
-        )
+        sizes = {**TINY_RUN, **{key: TINY_IF_GIVEN[key] for key in given(words, TINY_IF_GIVEN)}}
+        return with_flags(words, {**sizes, **_data_flag(words, data)})
     if program == '-m scripts.sweep' and '--run' in words:
         # One environment and seed; the flags after `--` reach every run.
         run_flags = with_flags([], {**TINY_RUN, 'dataset_dir': data['dir']})
@@ -141,6 +123,8 @@ def test_readme_commands_run_in_order_on_a_fresh_clone(d4rl_extra, fresh_clone, 
         commands = [words for words in readme_commands(file.read()) if not shlex.join(words).startswith(SETUP)]
     environment = {**os.environ, 'JAX_PLATFORMS': 'cpu'}
     for words in commands:
+        if is_pixel_command(words):
+            continue  # Run by tests/test_pixel_runs.py (module docstring).
         command = tiny(words, tiny_data)
         result = subprocess.run(command, cwd=fresh_clone, env=environment, capture_output=True, text=True, timeout=600)
         assert result.returncode == 0, (
