@@ -46,3 +46,27 @@ def test_each_agent_gets_the_statistics_of_its_serial_evaluation():
         assert agent_stats == {f'evaluation/{key}': value for key, value in summarize(serial).items()}
         assert {'evaluation/episode.return', 'evaluation/success', 'evaluation/sum'} <= set(agent_stats)
     assert stats[0]['evaluation/sum'] != stats[1]['evaluation/sum']
+
+
+def test_environments_are_built_at_the_first_evaluation_and_not_before():
+    """A run that never evaluates (--eval_interval=0) pays for no environment (about 1.2 s each)."""
+    built = []
+
+    def make(**kwargs):
+        built.append(kwargs)
+        return traced_env('cube-single-play-task1', **kwargs)
+
+    unused = Evaluator([make], 2, workers=1)
+    unused.close()
+    assert built == []
+    agent = tiny_agent('drol', {'observations': np.zeros((1, 28), np.float32), 'actions': np.zeros((1, 5), np.float32)})
+    evaluator = Evaluator([make], 2, workers=1)
+    try:
+        assert built == []
+        for step in (1, 2):
+            stats = evaluator.evaluate(stack_seeds([agent]), [0], step=step, run_dirs=['unused'])
+    finally:
+        evaluator.close()
+    assert built == [{}, {}]  # One environment per slot (two episodes), built once for both evaluations.
+    serial, _ = run_episodes(agent, traced_env('cube-single-play-task1'), 2, seed=0)
+    assert stats == [{f'evaluation/{key}': value for key, value in summarize(serial).items()}]

@@ -7,7 +7,9 @@ processes), with the seeds of the serial loop, so each agent's statistics are th
 `video_episodes` extra episodes.
 
 The evaluator knows no agent or environment: it is given one picklable factory per agent,
-`make_envs[i](**kwargs)` (kwargs: `render_mode` for videos).
+`make_envs[i](**kwargs)` (kwargs: `render_mode` for videos). It builds the environments (and starts
+their workers) at the first evaluation, not before: a run that never evaluates (`--eval_interval=0`)
+builds none (an OGBench manipulation environment takes about 1.2 s to build and holds ~150 MB).
 """
 
 import os
@@ -23,13 +25,15 @@ class Evaluator:
     """`evaluation/...` statistics of stacked agents (one dict per agent); GIFs on request."""
 
     def __init__(self, make_envs, episodes, workers=1, video_episodes=0):
-        self.make_envs, self.video_episodes = make_envs, video_episodes
-        self.batched = BatchedEvaluator(make_envs, episodes, workers=workers) if episodes else None
+        self.make_envs, self.episodes, self.workers, self.video_episodes = make_envs, episodes, workers, video_episodes
+        self.batched = None  # Built at the first evaluation (module docstring).
         self.video_envs = {}
 
     def evaluate(self, agents, seeds, step, run_dirs):
         """[stats of agent i] for the stacked `agents`, agent i acting with evaluation seed `seeds[i]`;
         its video (if any) goes to `run_dirs[i]/videos/step_<step>.gif`."""
+        if self.batched is None and self.episodes:
+            self.batched = BatchedEvaluator(self.make_envs, self.episodes, workers=self.workers)
         results = self.batched.evaluate(agents, seeds) if self.batched is not None else [[] for _ in seeds]
         stats = [{f'evaluation/{k}': v for k, v in summarize(episodes).items()} for episodes in results]
         for i, (seed, run_dir) in enumerate(zip(seeds, run_dirs, strict=True)):
