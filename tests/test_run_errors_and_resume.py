@@ -129,12 +129,3 @@ def test_divergence_stops_the_run_and_keeps_a_loadable_checkpoint(cube_single_da
     run_dir = tmp_path / 'Debug' / 'drol_cube-single-play_sd0'
     agent, _ = final_params(run_dir, 0)
     assert all(np.isfinite(leaf).all() for leaf in jax_leaves(agent.network.params))
-
-
-def test_noresume_starts_over_without_stale_checkpoints(cube_single_dataset, tmp_path):
-    run_main(*common(cube_single_dataset, tmp_path), '--offline_steps=20', '--log_interval=10', '--save_interval=10')
-    run_dir = tmp_path / 'Debug' / 'drol_cube-single-play_sd0'
-    assert (run_dir / 'checkpoint_20.msgpack').exists()
-    run_main(*common(cube_single_dataset, tmp_path), '--offline_steps=10', '--log_interval=10', '--noresume')
-    assert sorted(p.name for p in run_dir.glob('checkpoint_*')) == ['checkpoint_0.msgpack', 'checkpoint_10.msgpack']
-    assert [int(float(r['step'])) for r in read_csv(run_dir / 'train.csv')] == [1, 10]

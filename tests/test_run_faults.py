@@ -3,6 +3,7 @@ one clear message (no traceback, no silent wrong result)."""
 
 import errno
 import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -46,32 +47,65 @@ def assert_one_line_error(result, status, text):
     assert 'Traceback' not in result.stderr, result.stderr
 
 
-def test_run_record_refuses_changes_and_records_allowed_ones(cube_single_dataset, tmp_path):
-    run_main(*command(cube_single_dataset, tmp_path, '--offline_steps=20', '--log_interval=10'))
-    run_dir = run_dir_of(tmp_path)
+# The run six tests below start from: 20 offline steps, logged and saved every 10 (checkpoints 0, 10
+# and 20). Trained once and copied for each test, it saves each of them a main.py process.
+FINISHED = ('--offline_steps=20', '--log_interval=10', '--save_interval=10')
+
+
+@pytest.fixture(scope='module')
+def finished_run(cube_single_dataset, tmp_path_factory):
+    """(save_dir, pristine copy of it) for one finished `FINISHED` run, trained once per worker."""
+    save_dir = tmp_path_factory.mktemp('finished') / 'runs'
+    run_main(*command(cube_single_dataset, save_dir, *FINISHED))
+    pristine = tmp_path_factory.mktemp('pristine') / 'runs'
+    shutil.copytree(save_dir, pristine)
+    return save_dir, pristine
+
+
+@pytest.fixture
+def finished(finished_run):
+    """The save_dir of a fresh copy of the finished run, for a test to resume, damage or refuse. The
+    copy takes the original's place, since flags.json records --save_dir: a moved run would log
+    that change on resuming."""
+    save_dir, pristine = finished_run
+    shutil.rmtree(save_dir)
+    shutil.copytree(pristine, save_dir)
+    return save_dir
+
+
+def test_run_record_refuses_changes_and_records_allowed_ones(cube_single_dataset, finished):
+    run_dir = run_dir_of(finished)
     record = (run_dir / 'flags.json').read_text()
 
-    changed = run_main(*command(cube_single_dataset, tmp_path, '--offline_steps=20', '--agent.lr=0.001'), check=False)
-    assert_one_line_error(changed, 2, '--agent.lr: 0.0003 -> 0.001')
-    assert (run_dir / 'flags.json').read_text() == record
-    other_precision = run_main(
-        *command(cube_single_dataset, tmp_path, '--offline_steps=20', '--precision=highest'), check=False
+    # One refused command (one process, not two) with two changes: the message names each.
+    changed = run_main(
+        *command(cube_single_dataset, finished, *FINISHED, '--agent.lr=0.001', '--precision=highest'), check=False
     )
-    assert_one_line_error(other_precision, 2, "--precision: 'default' -> 'highest'")
+    assert_one_line_error(changed, 2, '--agent.lr: 0.0003 -> 0.001')
+    assert_one_line_error(changed, 2, "--precision: 'default' -> 'highest'")
+    assert (run_dir / 'flags.json').read_text() == record
 
-    more_seeds = run_main(*command(cube_single_dataset, tmp_path, '--offline_steps=20', '--num_seeds=2'), check=False)
+    more_seeds = run_main(*command(cube_single_dataset, finished, *FINISHED, '--num_seeds=2'), check=False)
     assert_one_line_error(more_seeds, 2, 'have none')
-    assert steps(run_dir / 'train.csv') == [1, 10, 20] and checkpoints(run_dir) == [0, 20]
+    assert steps(run_dir / 'train.csv') == [1, 10, 20] and checkpoints(run_dir) == [0, 10, 20]
 
-    run_main(*command(cube_single_dataset, tmp_path, '--offline_steps=30', '--log_interval=10'))
-    assert steps(run_dir / 'train.csv') == [1, 10, 20, 30] and checkpoints(run_dir) == [0, 20, 30]
+    run_main(*command(cube_single_dataset, finished, *FINISHED, '--offline_steps=30'))
+    assert steps(run_dir / 'train.csv') == [1, 10, 20, 30] and checkpoints(run_dir) == [0, 10, 20, 30]
     resumes = [json.loads(line) for line in (run_dir / 'resumes.jsonl').read_text().splitlines()]
     assert resumes[-1]['changes'] == ['--offline_steps: 20 -> 30']
     assert (run_dir / 'flags.json').read_text() == record
 
-    finished = run_main(*command(cube_single_dataset, tmp_path, '--offline_steps=30', '--updates_per_call=10'))
-    assert 'already finished at step 30' in finished.stdout
-    assert checkpoints(run_dir) == [0, 20, 30] and steps(run_dir / 'train.csv') == [1, 10, 20, 30]
+    done = run_main(*command(cube_single_dataset, finished, *FINISHED, '--offline_steps=30', '--updates_per_call=10'))
+    assert 'already finished at step 30' in done.stdout
+    assert checkpoints(run_dir) == [0, 10, 20, 30] and steps(run_dir / 'train.csv') == [1, 10, 20, 30]
+
+
+def test_noresume_starts_over_without_stale_checkpoints(cube_single_dataset, finished):
+    run_dir = run_dir_of(finished)
+    assert (run_dir / 'checkpoint_20.msgpack').exists()
+    run_main(*command(cube_single_dataset, finished, '--offline_steps=10', '--log_interval=10', '--noresume'))
+    assert sorted(p.name for p in run_dir.glob('checkpoint_*')) == ['checkpoint_0.msgpack', 'checkpoint_10.msgpack']
+    assert steps(run_dir / 'train.csv') == [1, 10]
 
 
 def test_resume_off_the_fused_grid_never_passes_offline_steps(cube_single_dataset, tmp_path):
@@ -115,24 +149,22 @@ def test_sigterm_and_ctrl_c_save_the_step_and_exit_with_one_line(cube_single_dat
 
 
 @pytest.mark.parametrize('damage', ['truncated', 'garbage'])
-def test_damaged_latest_checkpoint_is_named_and_the_previous_one_used(damage, cube_single_dataset, tmp_path):
-    run_main(*command(cube_single_dataset, tmp_path, '--offline_steps=20', '--log_interval=10', '--save_interval=10'))
-    run_dir = run_dir_of(tmp_path)
+def test_damaged_latest_checkpoint_is_named_and_the_previous_one_used(damage, cube_single_dataset, finished):
+    run_dir = run_dir_of(finished)
     latest = run_dir / 'checkpoint_20.msgpack'
     payload = latest.read_bytes()
     latest.write_bytes(payload[: len(payload) // 2] if damage == 'truncated' else b'not a checkpoint')
-    result = run_main(*command(cube_single_dataset, tmp_path, '--offline_steps=30', '--log_interval=10'))
+    result = run_main(*command(cube_single_dataset, finished, '--offline_steps=30', '--log_interval=10'))
     assert 'checkpoint_20.msgpack' in result.stderr and 'damaged' in result.stderr
     assert 'Resuming from step 10' in result.stdout
     assert (run_dir / 'checkpoint_20.msgpack.damaged').exists() and checkpoints(run_dir) == [0, 10, 30]
     assert steps(run_dir / 'train.csv') == [1, 10, 20, 30]
 
 
-def test_checkpoint_of_another_agent_is_one_message(cube_single_dataset, tmp_path):
-    run_main(*command(cube_single_dataset, tmp_path / 'fql', '--offline_steps=10', '--log_interval=10', agent='fql'))
-    restore = f'--restore_path={run_dir_of(tmp_path / "fql", agent="fql")}'
-    result = run_main(*command(cube_single_dataset, tmp_path, '--offline_steps=10', restore), check=False)
-    assert_one_line_error(result, 2, "agent_name 'fql' (this run: 'drol')")
+def test_checkpoint_of_another_agent_is_one_message(cube_single_dataset, finished, tmp_path):
+    restore = f'--restore_path={run_dir_of(finished)}'
+    result = run_main(*command(cube_single_dataset, tmp_path, '--offline_steps=10', restore, agent='fql'), check=False)
+    assert_one_line_error(result, 2, "agent_name 'drol' (this run: 'fql')")
 
 
 def test_second_process_in_a_run_directory_is_refused(cube_single_dataset, tmp_path):
@@ -148,15 +180,13 @@ def test_second_process_in_a_run_directory_is_refused(cube_single_dataset, tmp_p
     assert_one_line_error(result, 2, 'is in use by process')
 
 
-def test_torn_and_foreign_logs_are_repaired_or_set_aside(cube_single_dataset, tmp_path):
-    extra = ('--offline_steps=20', '--log_interval=10', '--eval_interval=10', '--eval_episodes=1')
-    run_main(*command(cube_single_dataset, tmp_path, *extra))
-    run_dir = run_dir_of(tmp_path)
+def test_torn_and_foreign_logs_are_repaired_or_set_aside(cube_single_dataset, finished):
+    run_dir = run_dir_of(finished)
     with open(run_dir / 'train.csv', 'a') as f:
         f.write('30,0.5')  # A row torn by a crash mid-write.
     (run_dir / 'eval.csv').write_text('something,else\n1,2\n')
     extra = ('--offline_steps=30', '--log_interval=10', '--eval_interval=10', '--eval_episodes=1')
-    result = run_main(*command(cube_single_dataset, tmp_path, *extra))
+    result = run_main(*command(cube_single_dataset, finished, *extra))
     assert 'dropped 1 torn row' in result.stderr and 'not a training log' in result.stderr
     assert steps(run_dir / 'train.csv') == [1, 10, 20, 30] and steps(run_dir / 'eval.csv') == [30]
     assert list(run_dir.glob('eval.csv.unreadable-*'))
