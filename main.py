@@ -29,12 +29,14 @@ from ml_collections import config_flags
 from agents import AGENTS
 from envs.d4rl_utils import is_antmaze
 from envs.env_utils import (
+    FirstCallReuses,
     check_dataset_matches_env,
     is_d4rl,
     make_env,
     make_env_and_datasets,
     make_task_envs_and_datasets,
     preset_key,
+    stacked,
 )
 from envs.ogbench_names import is_visual, task_names
 from utils.checkpoints import (
@@ -197,7 +199,7 @@ def run(flags, explicit_keys=frozenset()):
     config, applied, runs = plan_runs(flags, explicit_keys)
     # A run refused before training leaves none of the directories it created behind.
     with locked_run_dirs(runs.run_dirs) as locks:  # noqa: F841  (held until the process ends)
-        train_data, val_data, provenance = load_data(flags, runs.env_names)
+        train_data, val_data, provenance, data_envs = load_data(flags, runs.env_names)
         write_records(flags, config, applied, runs, provenance)
         agents, keys, start_step, resumed = first_agents(flags, config, runs, train_data)
     train_logs, eval_logs = open_logs(runs.run_dirs, start_step)
@@ -211,7 +213,8 @@ def run(flags, explicit_keys=frozenset()):
         start_step,
         elapsed_before=resumed.get('elapsed', 0.0) if resumed is not None else 0.0,
     )
-    training = start_training(flags, config, runs, state, (train_data, val_data), (train_logs, eval_logs))
+    datasets = (train_data, val_data, data_envs)
+    training = start_training(flags, config, runs, state, datasets, (train_logs, eval_logs))
     try:
         with StopSignals() as stop:
             while state.step < total_steps:
@@ -272,9 +275,8 @@ def apply_step_preset(flags):
 
 
 def load_data(flags, env_names):
-    """(train, validation, provenance); with --tasks, one copy of the family's data with per-task
-    rewards and masks. The environments (about 150 MB each) are dropped: the evaluator and the
-    online phase make their own."""
+    """(train, validation, provenance, environments); with --tasks, one copy of the family's data with
+    per-task rewards and masks, and one environment per task (the evaluator reuses them)."""
     data_args = (flags.dataset_dir, flags.dataset_path, flags.success_timing, flags.gen_episodes)
     gen_workers = min(2, os.cpu_count() or 1)
     if flags.tasks:
@@ -287,7 +289,7 @@ def load_data(flags, env_names):
         )
         envs = [env]
     check_dataset_matches_env(train_data, envs[0], provenance.get('path') or flags.env_name)
-    return train_data, val_data, provenance
+    return train_data, val_data, provenance, envs
 
 
 def write_records(flags, config, applied, runs, provenance):
@@ -353,11 +355,17 @@ def start_training(flags, config, runs, state, datasets, logs):
     """Everything the loop uses (`Training`): the evaluator, the jitted functions, the data on the
     device, the logs (and W&B runs), the progress display. A new run saves its step 0 first; a run
     resumed in its online phase gets that phase back."""
-    # One environment factory per task, shared by its seeds' agents.
+    # One environment factory per task, shared by its seeds' agents; in-process evaluation (one worker)
+    # starts with the environment the task's data came with instead of building it again.
     task_envs = [
         functools.partial(make_env, env_name, flags.success_timing, frame_stack=flags.frame_stack)
         for env_name in runs.env_names
     ]
+    if flags.eval_workers <= 1:
+        task_envs = [
+            FirstCallReuses(stacked(env, flags.frame_stack), make)
+            for env, make in zip(datasets[2], task_envs, strict=True)
+        ]
     evaluator = Evaluator(
         [task_envs[task] for task in runs.task_ids], flags.eval_episodes, flags.eval_workers, flags.video_episodes
     )

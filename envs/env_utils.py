@@ -86,7 +86,28 @@ def make_env(env_name, success_timing='post', frame_stack=None, **kwargs):
 
         name = canonical_env_name(env_name)
         env = ogbench.make_env_and_datasets(name, env_only=True, success_timing=success_timing, **kwargs)
+    return stacked(env, frame_stack)
+
+
+def stacked(env, frame_stack):
+    """`env` with its last `frame_stack` observations concatenated on the channel axis (None: as it is)."""
     return env if frame_stack is None else ChannelFrameStack(env, frame_stack)
+
+
+class FirstCallReuses:
+    """An environment factory whose first plain call returns `env`, an environment already built (the one a
+    run's dataset came with, made as `make` makes them); later calls, and calls with arguments (videos),
+    call `make`. Why: an OGBench manipulation environment takes about 1.2 s to build and holds ~150 MB,
+    and a run's evaluator would otherwise build its first one again."""
+
+    def __init__(self, env, make):
+        self.env, self.make = env, make
+
+    def __call__(self, **kwargs):
+        if self.env is None or kwargs:
+            return self.make(**kwargs)
+        env, self.env = self.env, None
+        return env
 
 
 def make_env_and_datasets(

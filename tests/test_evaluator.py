@@ -70,3 +70,27 @@ def test_environments_are_built_at_the_first_evaluation_and_not_before():
     assert built == [{}, {}]  # One environment per slot (two episodes), built once for both evaluations.
     serial, _ = run_episodes(agent, traced_env('cube-single-play-task1'), 2, seed=0)
     assert stats == [{f'evaluation/{key}': value for key, value in summarize(serial).items()}]
+
+
+def test_the_environment_a_dataset_came_with_evaluates_as_a_new_one(cube_single_dataset):
+    """main.py hands the evaluator the environment it loaded the data with (relabelling reset it once,
+    unseeded): every episode's result equals that of freshly built environments."""
+    from envs.env_utils import FirstCallReuses, make_env_and_datasets
+
+    data_env = make_env_and_datasets('cube-single-play', dataset_path=cube_single_dataset)[0]
+    built = []
+
+    def make(**kwargs):
+        built.append(kwargs)
+        return traced_env('cube-single-play', **kwargs)
+
+    reused = Traced(gymnasium.wrappers.TimeLimit(data_env, 30))
+    agent = tiny_agent('drol', {'observations': np.zeros((1, 28), np.float32), 'actions': np.zeros((1, 5), np.float32)})
+    evaluator = Evaluator([FirstCallReuses(reused, make)], 3, workers=1)
+    try:
+        stats = evaluator.evaluate(stack_seeds([agent]), [3], step=1, run_dirs=['unused'])
+    finally:
+        evaluator.close()
+    assert len(built) == 1  # Two slots: the data's environment and one new one.
+    serial, _ = run_episodes(agent, traced_env('cube-single-play'), 3, seed=3)
+    assert stats == [{f'evaluation/{key}': value for key, value in summarize(serial).items()}]
