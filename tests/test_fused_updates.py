@@ -26,16 +26,17 @@ def dataset():
 
 @pytest.mark.parametrize('agent_name', ['drol', 'fql'])
 def test_fused_updates_equal_single_updates(agent_name):
+    """Three fused updates, as in the seed and task tests below: the same jitted program, compiled once."""
     data = dataset()
     agent = tiny_agent(agent_name, random_batch())
     key = data_key(0)
 
     single, single_key = jax.tree_util.tree_map(jnp.copy, agent), key  # update() donates (deletes) its agent.
-    for _ in range(5):
+    for _ in range(3):
         single_key, batch_key = jax.random.split(single_key)
         single, _ = single.update(sample_batch(data, batch_key, 16))
 
-    fused, fused_key, info, _ = make_train_fn(16, 5, num_seeds=1)(stack_seeds([agent]), stack_seeds([key]), data)
+    fused, fused_key, info, _ = make_train_fn(16, 3, num_seeds=1)(stack_seeds([agent]), stack_seeds([key]), data)
     assert_trees_close(unstack_seed(fused, 0).network.params, single.network.params)
     np.testing.assert_array_equal(unstack_seed(fused_key, 0), single_key)
     assert not np.allclose(
@@ -76,6 +77,7 @@ def test_vmapped_seed_matches_single_seed_run(agent_name):
     assert not np.allclose(jax.tree_util.tree_leaves(first)[0], jax.tree_util.tree_leaves(second)[0])
 
 
+# Its programs (two host devices) are compiled for it alone, so its agents are as small as they go.
 SHARDED_SCRIPT = """
 import jax, numpy as np
 assert len(jax.devices()) == 2, jax.devices()
@@ -83,7 +85,8 @@ from tests.helpers import random_batch, tiny_agent
 from utils.datasets import to_device
 from utils.fused_updates import data_key, make_train_fn, shard_seeds, stack_seeds
 data = to_device(random_batch(batch_size=200, seed=9))
-agents = stack_seeds([tiny_agent('drol', random_batch(), seed=s) for s in range(4)])
+small = dict(actor_hidden_dims=(8,), value_hidden_dims=(8,))
+agents = stack_seeds([tiny_agent('drol', random_batch(), seed=s, **small) for s in range(4)])
 keys = stack_seeds([data_key(s) for s in range(4)])
 train_fn = make_train_fn(16, 3, num_seeds=4)
 plain, _, _, _ = train_fn(agents, keys, data)
