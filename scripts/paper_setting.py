@@ -12,8 +12,9 @@ with its `paper` preset ([512] * 4 MLPs; IQL [256] * 4 on cube, scene and puzzle
 
 from agents import AGENTS
 from envs.ogbench_names import is_visual
+from utils.presets import SHORT_BUDGET_STEPS
 
-PAPER_STEPS = {'ogbench': 1_000_000, 'short': 500_000}  # 'short': D4RL and pixel-based tasks.
+OGBENCH_STEPS = 1_000_000  # The papers' budget on OGBench's state-based tasks (main.py's default).
 PAPER_BATCH_SIZE = 256
 OFFICIAL_SOURCES = ('local file', 'downloaded', 'd4rl')  # dataset.json sources that are the official data.
 NETWORK_KEYS = ('actor_hidden_dims', 'value_hidden_dims')
@@ -47,7 +48,7 @@ def differences(flags_record, dataset_record, env_key, d4rl):
     agent = flags_record['agent']
     found = []
     steps = int(flags_record['offline_steps'])
-    paper_steps = PAPER_STEPS['short' if d4rl or is_visual(env_key) else 'ogbench']
+    paper_steps = SHORT_BUDGET_STEPS if d4rl or is_visual(env_key) else OGBENCH_STEPS
     if steps != paper_steps:
         found.append(f'{steps:,} updates (paper: {paper_steps:,})')
     online = int(flags_record.get('online_steps') or 0)

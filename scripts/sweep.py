@@ -53,6 +53,7 @@ from envs.d4rl_utils import ADROIT_ENV_NAMES, ANTMAZE_ENV_NAMES, is_d4rl_env
 from envs.ogbench_names import PAPER_FAMILIES, is_visual, parse_ogbench_name
 from scripts.host_jobs import write_host_lists
 from utils.errors import UserError, run_app
+from utils.presets import SHORT_BUDGET_STEPS
 from utils.progress import duration
 from utils.ranges import contiguous_runs, parse_ints
 from utils.run_dir import run_dir_for
@@ -92,7 +93,6 @@ SUITES = {
 }
 # Suites that repeat each run for every K (num_candidates) of the paper's figure.
 K_SUITES = {'k-ablation': (1, 2, 4, 8, 16, 32), 'candidate-scaling': (1, 2, 4, 8, 16, 32, 64)}
-D4RL_STEPS = 500_000  # The papers' budget on D4RL and pixel-based tasks; OGBench uses main.py's default of 1M.
 # The FQL codebase's pixel-based runs: its encoder, three stacked frames, random crop with probability 0.5.
 VISUAL_FLAGS = ('--agent.encoder=impala_small', '--frame_stack=3', '--p_aug=0.5')
 # main.py flags a group command sets itself: the same flag after `--` would make its run directories others.
@@ -175,7 +175,7 @@ def main_command(agent, env_name, where, sweep_dir, group, preset, settings, ext
     command = [VENV_PYTHON, 'main.py', f'--agent={agent}', f'--env_name={env_name}', *where]
     command += [f'--save_dir={sweep_dir}', f'--run_group={group}', f'--preset={preset}']
     if is_d4rl_env(env_name) or is_visual(env_name):
-        command.append(f'--offline_steps={D4RL_STEPS}')
+        command.append(f'--offline_steps={SHORT_BUDGET_STEPS}')  # What the preset gives, written out.
     if is_visual(env_name):
         command += VISUAL_FLAGS
     command += [f'--agent.{key}={value}' for key, value in sorted(settings.items())]
