@@ -21,16 +21,26 @@ the largest drift measured per kind over all twelve cases (DRIFT), at least FLOO
 stored fixtures and (a) the references rerun from scratch on a 2-core AMD EPYC (AVX-512; jax 0.10.2,
 numpy 2.4.6, the stored fixtures were made by earlier sessions), (b) the same with XLA's CPU code
 limited to AVX2 (`--xla_cpu_max_isa=AVX2`: other instructions, other rounding, as on another
-processor), and (c) this project's agents on that machine. `scripts/make_golden_fixtures.py
---drift=FOLDER` prints (a) and (b) for a new regeneration. Measured, as fractions of the scale:
+processor), (c) this project's agents on that machine, and (d) the references rerun and (e) this
+project's agents on a 2-core Intel Xeon (Sapphire Rapids: AVX-512 FP16, AMX).
+`scripts/make_golden_fixtures.py --drift=FOLDER` prints (a), (b) and (d) for a new regeneration.
+Measured, as fractions of the scale:
 
-| kind | numbers | (a) rerun | (b) AVX2 | (c) project | tolerance |
-| --- | --- | --- | --- | --- | --- |
-| loss | first loss and its metrics (scalars) | 0 | 1.5e-5 | 4.1e-5 | 4.1e-4 |
-| gradients | gradients of the first loss | 9.0e-8 | 9.0e-8 | 1.1e-6 | 1.1e-5 |
-| parameters | after 1 and 10 updates | 2.3e-7 | 2.3e-7 | 3.9e-7 | 3.9e-6 |
-| metrics | the 10 updates' metrics | 1.3e-7 | 2.1e-7 | 1.9e-7 | 2.1e-6 |
-| actions | `sample_actions` | 0 | 0 | 0 | 1e-6 (FLOOR) |
+| kind | numbers | (a) rerun | (b) AVX2 | (c) project | (d) Xeon rerun | (e) Xeon project | tolerance |
+| --- | --- | --- | --- | --- | --- | --- | --- |
+| loss | first loss and its metrics (scalars) | 0 | 1.5e-5 | 4.1e-5 | 2.2e-5 | 2.2e-5 | 4.1e-4 |
+| gradients | gradients of the first loss | 9.0e-8 | 9.0e-8 | 1.1e-6 | 5.2e-7 | 3.6e-6 | 3.6e-5 |
+| parameters | after 1 and 10 updates | 2.3e-7 | 2.3e-7 | 3.9e-7 | 6.3e-4 | 6.3e-4 | 6.3e-3 |
+| metrics | the 10 updates' metrics | 1.3e-7 | 2.1e-7 | 1.9e-7 | 1.4e-6 | 1.5e-6 | 1.5e-5 |
+| actions | `sample_actions` | 0 | 0 | 0 | 0 | 0 | 1e-6 (FLOOR) |
+
+The parameters' 6.3e-4 is one weight of ReBRAC's critic on the Xeon, in the reference and the
+project alike (there the project equals the rerun reference: drift 0 after one update, 9e-7 after
+ten): its gradient is 4e-7 of the gradient's scale, a sum of terms that cancel, so its last bits
+move by 10% between processors, and Adam's first step, lr * g / (|g| + eps) with eps = 1e-8, turns
+that into 0.4% of a step (the pixel cases see the same, tests/test_golden_pixels.py). A 1% error in
+the learning rate still moves drol_default's parameters by 1.0e-2 of their scale and its metrics by
+3.9e-3, over these tolerances.
 
 The loss drifts are all in one metric, `critic/q_mean` of DROL and FQL (2e-3, a mean of values of
 either sign). A real bug moves the numbers far more (the smallest seen: DROL's bc_coef times 1.01
@@ -72,7 +82,7 @@ KINDS = {
 }
 # Largest drift measured per kind (table above); TOLERANCE leaves SAFETY times that for other
 # processors and builds, and FLOOR where nothing moved (about the float32 error of a 100-term sum).
-DRIFT = dict(loss=4.1e-5, gradients=1.1e-6, parameters=3.9e-7, metrics=2.1e-7, actions=0.0)
+DRIFT = dict(loss=4.1e-5, gradients=3.6e-6, parameters=6.3e-4, metrics=1.5e-6, actions=0.0)
 SAFETY = 10
 FLOOR = 1e-6
 TOLERANCE = {kind: max(SAFETY * drift, FLOOR) for kind, drift in DRIFT.items()}
