@@ -27,8 +27,6 @@ if 'DROL_TEST_COMPILATION_CACHE' not in os.environ:
 
 import jax  # noqa: E402  (after the cache variables, which jax reads when imported)
 
-from tests.helpers import write_ogbench_dataset
-
 os.environ.setdefault('MUJOCO_GL', 'egl')
 
 # Tests compare numbers with the CPU fixtures or with another computation, so they pin float32
@@ -44,6 +42,9 @@ def pin_float32_matrix_products():
 
 
 pin_float32_matrix_products()
+
+# After the variables above: the server that starts the tests' programs warm keeps the environment it sees here.
+from tests.helpers import write_ogbench_dataset  # noqa: E402
 
 
 @pytest.fixture(autouse=True)

@@ -1,6 +1,8 @@
 """What the tests share: tiny agents and batches, tiny OGBench-format datasets, running main.py."""
 
+import contextlib
 import csv
+import functools
 import os
 import re
 import shlex
@@ -13,6 +15,7 @@ import gymnasium
 import numpy as np
 
 from agents import AGENTS
+from tests.warm_python import WarmPython
 
 
 def tiny_config(agent_name, **overrides):
@@ -44,15 +47,33 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = ['--agent.actor_hidden_dims=(32,32)', '--agent.value_hidden_dims=(32,32)', '--agent.batch_size=32']
 
 
-def run_main(*args, check=True):
-    result = subprocess.run(
-        [sys.executable, 'main.py', *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env={**os.environ, 'JAX_PLATFORMS': 'cpu'},
-    )
+WARM_PYTHON = WarmPython()
+# The programs the tests start (main.py, the scripts, the benchmarks) compile with LLVM's cheap passes only:
+# compiling is most of a tiny program's CPU time, and this takes about a quarter off the main.py tests' time. Those
+# tests compare two runs, or two code paths of one program, under the same flags; the golden tests and the other
+# tests that compute in the test process itself compile as users' runs do.
+FAST_COMPILE = '--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true'
+
+
+def program_env(env=None):
+    """The environment of a program a test starts: the CPU, FAST_COMPILE, then `env`'s own values."""
+    env = {**os.environ, 'JAX_PLATFORMS': 'cpu', **(env or {})}
+    return {**env, 'XLA_FLAGS': f'{FAST_COMPILE} {env.get("XLA_FLAGS", "")}'.strip()}
+
+
+def run_python(*args, cwd=ROOT, env=None, timeout=600):
+    """`python *args` (a script path or `-m MODULE` first) on the CPU, as subprocess.run(capture_output=True,
+    text=True) gives it, started warm (tests/warm_python.py) unless `env` changes what the warm server froze."""
+    env = program_env(env)
+    result = WARM_PYTHON.run(args, env, cwd=cwd, timeout=timeout)
+    if result is None:
+        command = [sys.executable, *map(str, args)]
+        result = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env)
+    return result
+
+
+def run_main(*args, check=True, env=None):
+    result = run_python('main.py', *args, env=env)
     if check and result.returncode != 0:
         raise AssertionError(f'main.py failed ({result.returncode}):\n{result.stdout}\n{result.stderr}')
     return result
@@ -61,14 +82,20 @@ def run_main(*args, check=True):
 def kill_main_when(ready, *args, poll=0.02, timeout=300):
     """Starts main.py with `args`, waits until `ready()` (e.g. a checkpoint exists), then SIGKILLs it,
     as a pre-empted job dies: no handler runs."""
-    process = subprocess.Popen(
-        [sys.executable, 'main.py', *args], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
+    command, env = ['main.py', *args], program_env()
+    started = WARM_PYTHON.start(command, env)
+    if started is None:
+        process = subprocess.Popen([sys.executable, *command], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL)  # fmt: skip
+        pid, finish = process.pid, process.wait
+    else:
+        pid, finish = started[0], functools.partial(WARM_PYTHON.finish, *started)
     deadline = time.time() + timeout
     while not ready() and time.time() < deadline:
         time.sleep(poll)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+    with contextlib.suppress(ProcessLookupError):  # Finished before `ready()`: nothing left to kill.
+        os.kill(pid, signal.SIGKILL)
+    finish()
 
 
 def read_csv(path):

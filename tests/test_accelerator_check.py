@@ -3,23 +3,14 @@ promises, its table, and its one-line errors."""
 
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 
-from tests.helpers import ROOT
+from tests.helpers import run_python
 
 
 def run_check(*args, timeout=1800):
-    return subprocess.run(
-        [sys.executable, os.path.join('benchmarks', 'accelerator_check.py'), *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, 'JAX_PLATFORMS': 'cpu'},
-    )
+    return run_python(os.path.join('benchmarks', 'accelerator_check.py'), *args, timeout=timeout)
 
 
 @pytest.mark.slow

@@ -2,23 +2,14 @@
 
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 
-from tests.helpers import ROOT
+from tests.helpers import run_python
 
 
 def run_benchmark(*args):
-    return subprocess.run(
-        [sys.executable, os.path.join('benchmarks', 'batch_jobs.py'), *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env={**os.environ, 'JAX_PLATFORMS': 'cpu'},
-    )
+    return run_python(os.path.join('benchmarks', 'batch_jobs.py'), *args)
 
 
 def test_tiny_run_writes_the_table_and_checks_batched_equals_serial(tmp_path):

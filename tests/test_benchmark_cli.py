@@ -2,26 +2,17 @@
 
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 
 from agents import AGENTS
-from tests.helpers import ROOT
+from tests.helpers import run_python
 
 MODES = ('update', 'loop', 'seeds', 'end_to_end', 'eval')
 
 
 def run_benchmark(*args, timeout=300):
-    return subprocess.run(
-        [sys.executable, os.path.join('benchmarks', 'update_speed.py'), *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, 'JAX_PLATFORMS': 'cpu'},
-    )
+    return run_python(os.path.join('benchmarks', 'update_speed.py'), *args, timeout=timeout)
 
 
 def test_help_exits_0_and_lists_every_mode():

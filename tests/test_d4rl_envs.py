@@ -6,15 +6,13 @@ broken install can never pass there as a row of skips.
 
 import csv
 import os
-import subprocess
-import sys
 
 import h5py
 import numpy as np
 import pytest
 
 from envs import d4rl_utils
-from tests.helpers import ROOT
+from tests.helpers import run_python
 from utils.errors import UserError
 
 pytestmark = pytest.mark.d4rl
@@ -134,7 +132,6 @@ def write_antmaze_file(path, episodes=4, steps=50, seed=0):
 def test_main_trains_and_evaluates_on_antmaze(d4rl, agent_name, tmp_path):
     dataset = write_antmaze_file(tmp_path / 'antmaze-tiny.hdf5')
     command = [
-        sys.executable,
         'main.py',
         f'--agent={agent_name}',
         '--env_name=antmaze-umaze-v2',
@@ -150,9 +147,7 @@ def test_main_trains_and_evaluates_on_antmaze(d4rl, agent_name, tmp_path):
         '--agent.value_hidden_dims=(32,32)',
         '--agent.batch_size=32',
     ]
-    result = subprocess.run(
-        command, cwd=ROOT, capture_output=True, text=True, timeout=600, env={**os.environ, 'JAX_PLATFORMS': 'cpu'}
-    )
+    result = run_python(*command)
     assert result.returncode == 0, f'main.py failed:\n{result.stdout}\n{result.stderr}'
     with open(tmp_path / 'd4rl' / f'{agent_name}_antmaze-umaze-v2_sd0' / 'eval.csv', newline='') as file:
         first, row = csv.DictReader(file)  # Step 1 (as the references evaluate) and the final step.

@@ -22,7 +22,7 @@ import pytest
 from envs import env_utils
 from envs.dataset_files import check_ogbench_file
 from envs.generate_dataset import EpisodeCollector, generate_dataset
-from tests.helpers import ROOT
+from tests.helpers import ROOT, run_python
 from utils.errors import UserError
 
 pytestmark = pytest.mark.slow
@@ -327,13 +327,7 @@ def test_dataset_dir_naming_a_file_is_a_user_error(dataset_dir, offline):
 
 def test_generator_with_dataset_dir_naming_a_file_is_one_line_with_status_2(dataset_dir):
     file = dataset_dir / 'generated' / f'{FAMILY}-v0.npz'
-    result = subprocess.run(
-        [sys.executable, '-m', 'envs.generate_dataset', f'--env_name={FAMILY}', f'--dataset_dir={file}'],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    result = run_python('-m', 'envs.generate_dataset', f'--env_name={FAMILY}', f'--dataset_dir={file}', timeout=300)
     assert result.returncode == 2, result.stderr
     assert result.stderr.startswith('error: ') and 'is a file, not a folder' in result.stderr
     assert 'Traceback' not in result.stderr

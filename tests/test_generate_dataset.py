@@ -5,8 +5,6 @@ Episodes are short (100 steps) so the whole module runs in well under a minute o
 
 import json
 import os
-import subprocess
-import sys
 
 import gymnasium
 import numpy as np
@@ -17,6 +15,7 @@ from envs.dataset_files import check_ogbench_file
 from envs.dataset_report import report
 from envs.generate_dataset import family_of, generate_dataset, make_oracles
 from envs.ogbench_names import GENERATABLE_FAMILIES
+from tests.helpers import run_python
 from utils.errors import UserError
 
 pytestmark = pytest.mark.slow
@@ -116,17 +115,8 @@ def test_unknown_family_is_a_user_error_listing_the_families(tmp_path, name):
 
 
 def test_command_line_reports_user_errors_with_status_2(tmp_path):
-    result = subprocess.run(
-        [
-            sys.executable,
-            '-m',
-            'envs.generate_dataset',
-            '--env_name=humanoidmaze-medium-navigate',
-            f'--dataset_dir={tmp_path}',
-        ],
-        capture_output=True,
-        text=True,
-        cwd=os.path.dirname(os.path.dirname(__file__)),
+    result = run_python(
+        '-m', 'envs.generate_dataset', '--env_name=humanoidmaze-medium-navigate', f'--dataset_dir={tmp_path}'
     )
     assert result.returncode == 2
     assert 'cube-double' in result.stderr and 'Traceback' not in result.stderr

@@ -5,14 +5,12 @@ numbers, continue the same way, and read like any other run in the report.
 """
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
 from envs.ogbench_names import task_names
-from tests.helpers import ROOT, TINY, kill_main_when, read_csv, run_main
+from tests.helpers import TINY, kill_main_when, read_csv, run_main, run_python
 from utils.errors import UserError
 
 pytestmark = pytest.mark.slow
@@ -85,10 +83,8 @@ def test_two_tasks_two_seeds_equal_their_standalone_runs(goal_dataset, tmp_path)
     assert 'Resuming from step 90' in single.stdout
 
     # The report reads the four runs like any others.
-    report = subprocess.run(
-        [sys.executable, '-m', 'scripts.report', str(together / 'g'), f'--out={tmp_path / "report"}'],
-        cwd=ROOT, capture_output=True, text=True, check=True,
-    )  # fmt: skip
+    report = run_python('-m', 'scripts.report', str(together / 'g'), f'--out={tmp_path / "report"}')
+    assert report.returncode == 0, report.stderr
     table = (tmp_path / 'report' / 'README.md').read_text()
     assert 'wrote' in report.stdout and 'cube-single-play-task1' in table and 'cube-single-play-task2' in table
 
@@ -155,14 +151,11 @@ def test_task_datasets_are_each_tasks_own_labels_over_one_copy(cube_single_datas
 
 def test_a_grouped_sweep_runs_one_process_writing_every_run_directory(cube_single_dataset, tmp_path):
     sweep_dir = tmp_path / 'sweep'
-    result = subprocess.run(
-        [
-            sys.executable, '-m', 'scripts.sweep', '--suite=ogbench-all', '--agents=drol', '--seeds=0-1',
-            '--envs=cube-single-play-task1,cube-single-play-task2', '--format=groups', '--run',
-            f'--sweep_dir={sweep_dir}', '--', '--offline_steps=20', '--log_interval=10', '--eval_interval=20',
-            '--eval_episodes=1', f'--dataset_path={cube_single_dataset}', *TINY,
-        ],
-        cwd=ROOT, capture_output=True, text=True, timeout=600,
+    result = run_python(
+        '-m', 'scripts.sweep', '--suite=ogbench-all', '--agents=drol', '--seeds=0-1',
+        '--envs=cube-single-play-task1,cube-single-play-task2', '--format=groups', '--run',
+        f'--sweep_dir={sweep_dir}', '--', '--offline_steps=20', '--log_interval=10', '--eval_interval=20',
+        '--eval_episodes=1', f'--dataset_path={cube_single_dataset}', *TINY,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.count('[ok]') == 1 and '--tasks=1-2 --seed=0 --num_seeds=2' in result.stdout

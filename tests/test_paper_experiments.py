@@ -3,8 +3,6 @@ benchmark and the routing pictures' nearest-candidate cells."""
 
 import json
 import os
-import subprocess
-import sys
 
 import jax
 import numpy as np
@@ -14,7 +12,7 @@ from agents import AGENTS
 from benchmarks import runtime
 from scripts import k_report, report, routing_pictures
 from scripts.sweep import K_ABLATION_TASKS, expand
-from tests.helpers import ROOT
+from tests.helpers import run_python
 from utils.errors import UserError
 
 
@@ -62,12 +60,7 @@ def test_k_suites_refuse_agents_without_k_and_ks_narrows_them():
 
 
 def test_sweep_prints_the_k_suite_with_drol_by_default():
-    result = subprocess.run(
-        [sys.executable, '-m', 'scripts.sweep', '--suite=candidate-scaling', '--seeds=0', '--print'],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-    )
+    result = run_python('-m', 'scripts.sweep', '--suite=candidate-scaling', '--seeds=0', '--print')
     assert result.returncode == 0, result.stderr
     lines = result.stdout.strip().splitlines()
     assert len(lines) == 21 and all(line.startswith('.venv/bin/python main.py --agent=drol ') for line in lines)
@@ -143,21 +136,14 @@ def test_k_report_writes_figures_and_a_table_with_the_paper_beside(tmp_path):
     for k in (1, 16):
         fake_k_run(tmp_path, 'cube-single-play-task1', k, 0, [0.5] * 4, 0.1 * k, 0.01)
     out = tmp_path / 'report'
-    result = subprocess.run(
-        [sys.executable, '-m', 'scripts.k_report', str(tmp_path), f'--out={out}'],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-    )
+    result = run_python('-m', 'scripts.k_report', str(tmp_path), f'--out={out}')
     assert result.returncode == 0, result.stderr
     text = (out / 'README.md').read_text()
     assert '| cube-single-play-task1 | 16 | 50.0 ± 0.0 (n=1) | 98 |' in text
     assert '| cube-single-play-task1 | 32 | - | 93 |' in text
     for name in ('k_ablation.png', 'candidate_scaling.png'):
         assert (out / name).read_bytes()[:8] == b'\x89PNG\r\n\x1a\n' and f'({name})' in text
-    missing = subprocess.run(
-        [sys.executable, '-m', 'scripts.k_report', str(tmp_path / 'nowhere')], cwd=ROOT, capture_output=True, text=True
-    )
+    missing = run_python('-m', 'scripts.k_report', str(tmp_path / 'nowhere'))
     assert missing.returncode == 2 and 'is not a folder' in missing.stderr and 'Traceback' not in missing.stderr
 
 
@@ -237,24 +223,12 @@ def test_routing_pictures_user_mistakes_are_named(drol_run, tmp_path, steps, dim
 
 
 def test_routing_pictures_command_gives_one_line_errors(drol_run):
-    result = subprocess.run(
-        [sys.executable, '-m', 'scripts.routing_pictures', str(drol_run[0]), '--steps=5'],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        env={**os.environ, 'JAX_PLATFORMS': 'cpu'},
-    )
+    result = run_python('-m', 'scripts.routing_pictures', str(drol_run[0]), '--steps=5')
     assert result.returncode == 2 and 'No checkpoint at step 5' in result.stderr and 'Traceback' not in result.stderr
 
 
 def run_runtime(*args):
-    return subprocess.run(
-        [sys.executable, os.path.join('benchmarks', 'runtime.py'), *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        env={**os.environ, 'JAX_PLATFORMS': 'cpu'},
-    )
+    return run_python(os.path.join('benchmarks', 'runtime.py'), *args)
 
 
 def test_runtime_benchmark_at_tiny_sizes_writes_its_table_figure_and_the_paper_numbers(tmp_path):

@@ -10,15 +10,12 @@ evaluates (one 200-step episode, after its single update). A pixel flag that can
 main.py with one line before any data is loaded.
 """
 
-import subprocess
-import sys
-
 import jax
 import numpy as np
 import pytest
 
 from agents import AGENTS
-from tests.helpers import ROOT, is_pixel_command, read_csv, readme_commands, run_main, with_flags
+from tests.helpers import ROOT, is_pixel_command, read_csv, readme_commands, run_main, run_python, with_flags
 from utils.checkpoints import load_checkpoint
 from utils.fused_updates import data_key
 
@@ -45,7 +42,6 @@ def readme_command(agent_name):
 def visual_set(tmp_path_factory):
     folder = tmp_path_factory.mktemp('visual')
     command = [
-        sys.executable,
         '-m',
         'envs.generate_dataset',
         '--env_name=visual-cube-single-play',
@@ -54,7 +50,7 @@ def visual_set(tmp_path_factory):
         '--max_episode_steps=8',
         f'--dataset_dir={folder}',
     ]
-    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+    result = run_python(*command)
     assert result.returncode == 0, result.stderr
     return str(folder / 'generated' / 'visual-cube-single-play-v0.npz')
 

@@ -24,7 +24,15 @@ import sys
 import pytest
 
 from envs.d4rl_utils import import_d4rl, is_d4rl_env
-from tests.helpers import ROOT, is_pixel_command, readme_commands, with_flags, write_ogbench_dataset
+from tests.helpers import (
+    ROOT,
+    is_pixel_command,
+    program_env,
+    readme_commands,
+    run_python,
+    with_flags,
+    write_ogbench_dataset,
+)
 from tests.test_d4rl_envs import write_antmaze_file
 from utils.errors import UserError
 
@@ -121,12 +129,16 @@ def test_readme_names_the_commands_this_test_runs():
 def test_readme_commands_run_in_order_on_a_fresh_clone(d4rl_extra, fresh_clone, tiny_data):
     with open(fresh_clone / 'README.md') as file:
         commands = [words for words in readme_commands(file.read()) if not shlex.join(words).startswith(SETUP)]
-    environment = {**os.environ, 'JAX_PLATFORMS': 'cpu'}
     for words in commands:
         if is_pixel_command(words):
             continue  # Run by tests/test_pixel_runs.py (module docstring).
         command = tiny(words, tiny_data)
-        result = subprocess.run(command, cwd=fresh_clone, env=environment, capture_output=True, text=True, timeout=600)
+        if command[0] == '.venv/bin/python':  # Started warm: the clone's code is this tree's, byte for byte.
+            result = run_python(*command[1:], cwd=fresh_clone)
+        else:
+            result = subprocess.run(
+                command, cwd=fresh_clone, env=program_env(), capture_output=True, text=True, timeout=600
+            )
         assert result.returncode == 0, (
             f'README command\n  {shlex.join(words)}\nrun as\n  {shlex.join(command)}\nexited {result.returncode}:\n'
             f'{result.stdout[-3000:]}\n{result.stderr[-3000:]}'

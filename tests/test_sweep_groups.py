@@ -5,13 +5,12 @@ import json
 import os
 import shlex
 import subprocess
-import sys
 
 import pytest
 
 from envs.ogbench_names import PAPER_FAMILIES
 from scripts.sweep import SUITES, Job, expand, expand_groups, job_finished, run_all, write_slurm
-from tests.helpers import ROOT
+from tests.helpers import ROOT, run_python
 from utils.errors import UserError
 
 # The flags that say which task and seeds a command runs; everything else must be the same
@@ -135,9 +134,7 @@ def test_slurm_array_runs_one_group_per_task_from_the_repository_root(tmp_path):
 
 
 def sweep(*args):
-    return subprocess.run(
-        [sys.executable, '-m', 'scripts.sweep', *args], cwd=ROOT, capture_output=True, text=True, timeout=120
-    )
+    return run_python('-m', 'scripts.sweep', *args, timeout=120)
 
 
 def test_format_slurm_writes_the_unfinished_groups_and_says_how_to_submit_them(tmp_path):

@@ -5,20 +5,17 @@ and a launcher that starts every worker of a TPU VM slice through gcloud."""
 import os
 import shlex
 import subprocess
-import sys
 
 import pytest
 
 from scripts.host_jobs import split_by_runs, write_host_lists
 from scripts.sweep import Job, expand_groups
-from tests.helpers import ROOT
+from tests.helpers import ROOT, run_python
 from tests.test_sweep_groups import finish
 
 
 def sweep(*args):
-    return subprocess.run(
-        [sys.executable, '-m', 'scripts.sweep', *args], cwd=ROOT, capture_output=True, text=True, timeout=120
-    )
+    return run_python('-m', 'scripts.sweep', *args, timeout=120)
 
 
 def host_lines(folder):

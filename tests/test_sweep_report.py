@@ -2,8 +2,6 @@
 
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -11,6 +9,7 @@ import pytest
 from scripts import report
 from scripts.report import write_report
 from scripts.sweep import expand, is_finished
+from tests.helpers import run_python
 from utils.errors import UserError
 from utils.ranges import parse_ints
 
@@ -275,17 +274,11 @@ def test_broken_runs_are_listed_not_a_crash(tmp_path):
 
 def test_entry_point_help_and_user_errors(tmp_path):
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    helped = subprocess.run(
-        [sys.executable, '-m', 'scripts.report', '--help'], cwd=root, capture_output=True, text=True
-    )
+    helped = run_python('-m', 'scripts.report', '--help', cwd=root)
     assert helped.returncode == 0 and '--out' in helped.stdout + helped.stderr
-    bad_flag = subprocess.run(
-        [sys.executable, '-m', 'scripts.report', str(tmp_path), '--out'], cwd=root, capture_output=True, text=True
-    )
+    bad_flag = run_python('-m', 'scripts.report', str(tmp_path), '--out', cwd=root)
     assert bad_flag.returncode == 2 and 'Traceback' not in bad_flag.stderr
-    missing = subprocess.run(
-        [sys.executable, '-m', 'scripts.report', str(tmp_path / 'nowhere')], cwd=root, capture_output=True, text=True
-    )
+    missing = run_python('-m', 'scripts.report', str(tmp_path / 'nowhere'), cwd=root)
     assert missing.returncode == 2 and 'is not a folder' in missing.stderr and 'Traceback' not in missing.stderr
 
 
