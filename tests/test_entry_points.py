@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from tests.helpers import ROOT, TINY
+from tests.helpers import ROOT, TINY, run_python
 
 ENTRY_POINTS = [
     ['main.py'],
@@ -22,7 +22,7 @@ ENTRY_POINTS = [
 
 
 def run(*args):
-    return subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    return run_python(*args, timeout=300)
 
 
 @pytest.mark.parametrize('entry_point', ENTRY_POINTS, ids=lambda e: e[-1])

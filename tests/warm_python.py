@@ -25,8 +25,9 @@ import tempfile
 import traceback
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-# Read when jax, mujoco or OpenGL is imported: the server's values hold for every child.
-IMPORT_TIME_VARIABLES = ('JAX_', 'MUJOCO_GL', 'PYOPENGL_PLATFORM', 'TF_CPP_', 'PYTHONHASHSEED')
+# Read when jax, mujoco or OpenGL is imported, or by the loader when the process starts (LD_LIBRARY_PATH, which
+# the D4RL extra's mujoco_py needs): the server's values hold for every child.
+IMPORT_TIME_VARIABLES = ('JAX_', 'MUJOCO_GL', 'PYOPENGL_PLATFORM', 'TF_CPP_', 'PYTHONHASHSEED', 'LD_LIBRARY_PATH')
 # What main.py, the scripts and the benchmarks import before their first line: no module here defines flags.
 PRELOADED = (
     'jax', 'flax', 'optax', 'ml_collections.config_flags', 'mujoco', 'ogbench', 'gymnasium', 'matplotlib.pyplot',
@@ -44,14 +45,15 @@ class WarmPython:
 
     def __init__(self):
         # The environment when the tests start, before any test changes os.environ; the server starts with it.
-        self.server, self.env = None, {**os.environ, 'JAX_PLATFORMS': 'cpu'}  # The tests' programs run on the CPU.
+        self.server, self.frozen = None, None
+        self.env = {**os.environ, 'JAX_PLATFORMS': 'cpu'}  # The tests' programs run on the CPU.
 
     def start(self, args, env, cwd=ROOT):
         """The pid of a started `python *args` (args[0] a script path or '-m'), and its output files; None
         when `env` changes a variable the server froze at import."""
         if self.server is None:
             self._start_server()
-        if _frozen(env) != _frozen(self.env):
+        if not self._fits(env):
             return None
         folder = tempfile.mkdtemp(prefix='warm-python-')
         outputs = os.path.join(folder, 'stdout'), os.path.join(folder, 'stderr')
@@ -85,6 +87,14 @@ class WarmPython:
         os.rmdir(os.path.dirname(outputs[0]))
         return subprocess.CompletedProcess(['python', f'pid {pid}'], returncode, *texts)
 
+    def _fits(self, env):
+        """Whether `env` agrees with the server on every import-time variable; one that the server's own
+        imports set (MuJoCo sets PYOPENGL_PLATFORM) may be absent, as it is before the test process imports them."""
+        asked, frozen = _frozen(env), self.frozen
+        added = frozen.keys() - _frozen(self.env).keys()
+        keys = asked.keys() | frozen.keys()
+        return all(asked.get(key) == frozen.get(key) or (key in added and key not in asked) for key in keys)
+
     def _reply(self):
         line = self.server.stdout.readline()
         if not line:
@@ -97,6 +107,7 @@ class WarmPython:
             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
         )  # fmt: skip
         atexit.register(self._stop_server)
+        self.frozen = self._reply()['frozen']
 
     def _stop_server(self):
         self.server.stdin.close()
@@ -111,6 +122,7 @@ def serve():
         importlib.import_module(name)
     replies = os.fdopen(os.dup(1), 'w', buffering=1)
     os.dup2(2, 1)  # Anything the server itself prints stays out of the replies.
+    replies.write(json.dumps({'frozen': _frozen(os.environ)}) + '\n')
     for line in sys.stdin:
         request = json.loads(line)
         sys.stdout.flush()
@@ -147,6 +159,7 @@ def _run_program(args):
     try:
         if args[0] == '-m':
             sys.argv, sys.path[0] = [args[1], *args[2:]], os.getcwd()
+            sys.modules.pop(args[1], None)  # Preloaded as a dependency: `python -m` finds it unimported.
             runpy.run_module(args[1], run_name='__main__', alter_sys=True)
         else:
             sys.argv, sys.path[0] = list(args), os.path.dirname(os.path.abspath(args[0]))
