@@ -14,14 +14,15 @@ server, so a program whose environment sets them differently starts cold, as a p
 """
 
 import atexit
+import contextlib
 import json
 import os
 import runpy
-import select
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import traceback
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -64,12 +65,22 @@ class WarmPython:
 
     def wait(self, pid, timeout=None):
         """The exit status of the program `start` began; on timeout it is killed and TimeoutExpired raised."""
-        ready, _, _ = select.select([self.server.stdout], [], [], timeout)
-        if not ready:
-            os.kill(pid, signal.SIGKILL)
-            self._reply()
+        timed_out = threading.Event()
+
+        def kill():
+            timed_out.set()
+            with contextlib.suppress(ProcessLookupError):  # It ended just now.
+                os.kill(pid, signal.SIGKILL)
+
+        timer = threading.Timer(timeout, kill) if timeout else None
+        if timer is not None:
+            timer.start()
+        returncode = self._reply()['returncode']
+        if timer is not None:
+            timer.cancel()
+        if timed_out.is_set():
             raise subprocess.TimeoutExpired(['python', f'pid {pid}'], timeout)
-        return self._reply()['returncode']
+        return returncode
 
     def run(self, args, env, cwd=ROOT, timeout=600):
         """As subprocess.run(['python', *args], capture_output=True, text=True), or None (see `start`)."""
@@ -161,6 +172,10 @@ def _run_program(args):
             sys.argv, sys.path[0] = [args[1], *args[2:]], os.getcwd()
             sys.modules.pop(args[1], None)  # Preloaded as a dependency: `python -m` finds it unimported.
             runpy.run_module(args[1], run_name='__main__', alter_sys=True)
+        elif not os.path.isfile(args[0]):  # Python's own words and status for a missing script.
+            print(f"{sys.executable}: can't open file {os.path.abspath(args[0])!r}: [Errno 2] No such file or "
+                  'directory', file=sys.stderr)  # fmt: skip
+            return 2
         else:
             sys.argv, sys.path[0] = list(args), os.path.dirname(os.path.abspath(args[0]))
             runpy.run_path(args[0], run_name='__main__')
