@@ -56,8 +56,13 @@ FAST_COMPILE = '--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_
 
 
 def program_env(env=None):
-    """The environment of a program a test starts: the CPU, FAST_COMPILE, then `env`'s own values."""
+    """The environment of a program a test starts: the CPU, FAST_COMPILE, then `env`'s own values. Its
+    LD_LIBRARY_PATH is the one the tests started with, as a user's shell has it: importing the D4RL extra in a
+    test process adds MuJoCo's bin folder there, and a program adds it itself (envs/d4rl_utils.py)."""
     env = {**os.environ, 'JAX_PLATFORMS': 'cpu', **(env or {})}
+    env.pop('LD_LIBRARY_PATH', None)
+    if 'LD_LIBRARY_PATH' in WARM_PYTHON.env:
+        env['LD_LIBRARY_PATH'] = WARM_PYTHON.env['LD_LIBRARY_PATH']
     return {**env, 'XLA_FLAGS': f'{FAST_COMPILE} {env.get("XLA_FLAGS", "")}'.strip()}
 
 
