@@ -82,11 +82,22 @@ def make_env(env_name, success_timing='post', frame_stack=None, **kwargs):
     if is_d4rl(env_name):
         env = d4rl_utils.make_env(env_name, **kwargs)
     else:
-        import ogbench
-
-        name = canonical_env_name(env_name)
-        env = ogbench.make_env_and_datasets(name, env_only=True, success_timing=success_timing, **kwargs)
+        env = ogbench_env(canonical_env_name(env_name), success_timing, **kwargs)
     return stacked(env, frame_stack)
+
+
+def ogbench_env(name, success_timing='post', **kwargs):
+    """OGBench's environment `name` (a full name), its observation space read once.
+
+    Why: OGBench computes the space from an observation on every read, and a pixel-based task's observation is a
+    rendered frame (0.15 to 0.3 s on a CPU); checking a dataset against the environment and wrapping it read the
+    space about ten times, seconds per environment. The space of an environment never changes.
+    """
+    import ogbench
+
+    env = ogbench.make_env_and_datasets(name, env_only=True, success_timing=success_timing, **kwargs)
+    env.observation_space = env.observation_space
+    return env
 
 
 def stacked(env, frame_stack):
@@ -131,12 +142,11 @@ def make_env_and_datasets(
         provenance = {'source': 'd4rl' if dataset_path is None else 'given path', 'path': dataset_path}
         return env, clip_actions(train), None, _with_size(provenance, env_name, train)
 
-    import ogbench
 
     name = canonical_env_name(env_name)
     family, _ = parse_ogbench_name(name)
     path, provenance = resolve_ogbench_dataset(family, dataset_dir, dataset_path, gen_episodes, gen_workers, gen_seed)
-    env = ogbench.make_env_and_datasets(name, env_only=True, success_timing=success_timing)
+    env = ogbench_env(name, success_timing)
     check_ogbench_file(path, env_name=name, env=env)  # First: a file of the wrong kind is named as such.
     val_path = _validation_path_of(path)
     check_ogbench_file(val_path, env_name=name, env=env)
@@ -159,12 +169,11 @@ def make_task_envs_and_datasets(
     read once: observations and actions appear once, and `rewards` and `masks` get a leading task
     axis (task i of `task_names` in row i), each row as `make_env_and_datasets` labels that task.
     """
-    import ogbench
 
     names = [canonical_env_name(task_name) for task_name in task_names]
     family, _ = parse_ogbench_name(names[0])
     path, provenance = resolve_ogbench_dataset(family, dataset_dir, dataset_path, gen_episodes, gen_workers)
-    envs = [ogbench.make_env_and_datasets(name, env_only=True, success_timing=success_timing) for name in names]
+    envs = [ogbench_env(name, success_timing) for name in names]
     check_ogbench_file(path, env_name=names[0], env=envs[0])
     val_path = _validation_path_of(path)
     check_ogbench_file(val_path, env_name=names[0], env=envs[0])

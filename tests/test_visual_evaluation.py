@@ -95,6 +95,20 @@ SEEDS, EPISODES, STEPS = [3, 4], 1, 3
 
 
 @pytest.mark.slow
+def test_reading_the_observation_space_renders_no_frame(monkeypatch):
+    """OGBench renders a frame for every read of a pixel-based task's observation space (0.15 to 0.3 s on a CPU);
+    the environments made here read it once, so checking a dataset and wrapping the environment render nothing."""
+    env = make_env(TASK)
+    renders = []
+    render = type(env.unwrapped).render
+    monkeypatch.setattr(type(env.unwrapped), 'render', lambda self, *args: renders.append(1) or render(self, *args))
+    space = ChannelFrameStack(env, 3).observation_space
+    assert [env.observation_space for _ in range(3)] and renders == []
+    assert space.shape == (64, 64, 9) and space.dtype == np.uint8
+    assert env.reset(seed=0)[0].shape == env.observation_space.shape
+
+
+@pytest.mark.slow
 def test_batched_visual_episodes_rendered_in_workers_equal_serial():
     agents = [PixelSums(scale=jnp.asarray(scale, jnp.int32)) for scale in ([1, 3, 5, 7, 9], [2, 4, 6, 8, 10])]
     make_envs = [functools.partial(short_visual_env, STEPS)] * 2
