@@ -15,6 +15,7 @@ import gymnasium
 import numpy as np
 
 from agents import AGENTS
+from tests.compile_flags import with_fast_compile
 from tests.warm_python import WarmPython
 
 
@@ -48,22 +49,18 @@ TINY = ['--agent.actor_hidden_dims=(32,32)', '--agent.value_hidden_dims=(32,32)'
 
 
 WARM_PYTHON = WarmPython()
-# The programs the tests start (main.py, the scripts, the benchmarks) compile with LLVM's cheap passes only:
-# compiling is most of a tiny program's CPU time, and this takes about a quarter off the main.py tests' time. Those
-# tests compare two runs, or two code paths of one program, under the same flags; the golden tests and the other
-# tests that compute in the test process itself compile as users' runs do.
-FAST_COMPILE = '--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true'
 
 
 def program_env(env=None):
-    """The environment of a program a test starts: the CPU, FAST_COMPILE, then `env`'s own values. Its
-    LD_LIBRARY_PATH is the one the tests started with, as a user's shell has it: importing the D4RL extra in a
-    test process adds MuJoCo's bin folder there, and a program adds it itself (envs/d4rl_utils.py)."""
+    """The environment of a program a test starts: the CPU, then `env`'s own values, and XLA's cheap passes
+    (tests/compile_flags.py) in its XLA_FLAGS whatever they are. Its LD_LIBRARY_PATH is the one the tests
+    started with, as a user's shell has it: importing the D4RL extra in a test process adds MuJoCo's bin folder
+    there, and a program adds it itself (envs/d4rl_utils.py)."""
     env = {**os.environ, 'JAX_PLATFORMS': 'cpu', **(env or {})}
     env.pop('LD_LIBRARY_PATH', None)
     if 'LD_LIBRARY_PATH' in WARM_PYTHON.env:
         env['LD_LIBRARY_PATH'] = WARM_PYTHON.env['LD_LIBRARY_PATH']
-    return {**env, 'XLA_FLAGS': f'{FAST_COMPILE} {env.get("XLA_FLAGS", "")}'.strip()}
+    return {**env, 'XLA_FLAGS': with_fast_compile(env.get('XLA_FLAGS'))}
 
 
 def run_python(*args, cwd=ROOT, env=None, timeout=600):

@@ -34,7 +34,18 @@ import numpy as np
 import pytest
 
 from agents import AGENTS
-from tests.test_golden_references import FLOOR, KINDS, SAFETY, batch, drift, flat, project_agent
+from tests.test_golden_references import (
+    FLOOR,
+    KINDS,
+    SAFETY,
+    actions_as_runs_compile,
+    as_runs_compile,
+    batch,
+    drift,
+    flat,
+    project_agent,
+    update_as_runs_compile,
+)
 from utils.augmentations import random_crop
 from utils.datasets import stacked_images, to_device
 
@@ -77,7 +88,9 @@ def test_pixel_agent_matches_reference(case):
     agent = project_agent(fixture)
     assert str(fixture['ref_config/encoder']) == agent.config['encoder'] == 'impala_debug'
     _, rng = jax.random.split(agent.rng)
-    loss_and_grad = jax.jit(jax.value_and_grad(lambda params, b: agent.total_loss(b, params, rng=rng), has_aux=True))
+    loss_and_grad = as_runs_compile(
+        jax.value_and_grad(lambda params, b: agent.total_loss(b, params, rng=rng), has_aux=True)
+    )
     (loss, info), grads = loss_and_grad(agent.network.params, batch(fixture, 0))
     assert_matches(loss, fixture, 'loss0')
     for key in (k for k in fixture if k.startswith('info0/')):
@@ -86,12 +99,12 @@ def test_pixel_agent_matches_reference(case):
 
     seed, observations = jax.random.PRNGKey(7), fixture['batches/observations'][0]
     if 'actions/batched' in fixture:
-        assert_matches(agent.sample_actions(observations[:8], seed=seed), fixture, 'actions/batched')
-    assert_matches(agent.sample_actions(observations[0], seed=seed), fixture, 'actions/single')
+        assert_matches(actions_as_runs_compile(agent, observations[:8], seed), fixture, 'actions/batched')
+    assert_matches(actions_as_runs_compile(agent, observations[0], seed), fixture, 'actions/single')
 
-    infos = []
+    update, infos = update_as_runs_compile(agent), []
     for index in range(10):
-        agent, update_info = agent.update(batch(fixture, index))
+        agent, update_info = update(agent, batch(fixture, index))
         infos.append(update_info)
         if index == 0:
             assert_tree_matches(agent.network.params, fixture, 'params1')

@@ -51,12 +51,16 @@ stop-gradient or a flipped sign by 1 or more), so each fails every case it touch
 import glob
 import math
 import os
+import subprocess
+import sys
 
 import jax
 import numpy as np
 import pytest
 
 from agents import AGENTS
+from tests.compile_flags import RUNS_COMPILE
+from tests.helpers import ROOT, program_env
 
 FIXTURES = sorted(glob.glob(os.path.join(os.path.dirname(__file__), 'fixtures', 'golden_*.npz')))
 CASES = [os.path.basename(path)[len('golden_') : -len('.npz')] for path in FIXTURES]
@@ -127,6 +131,21 @@ def project_agent(fixture):
     )
     network = agent.network.replace(params=params, opt_state=agent.network.tx.init(params))
     return agent.replace(network=network, rng=fixture['rng'])
+
+
+def as_runs_compile(function, **jit_options):
+    """`function` jitted as a run compiles it, with XLA's default optimisation: the tests themselves compile with
+    cheap passes, which move last bits (tests/compile_flags.py)."""
+    return jax.jit(function, compiler_options=RUNS_COMPILE, **jit_options)
+
+
+def update_as_runs_compile(agent):
+    """`agent.update` (which donates its agent), compiled as a run compiles it: `update(agent, batch)`."""
+    return as_runs_compile(type(agent).update.__wrapped__, donate_argnums=0)
+
+
+def actions_as_runs_compile(agent, observations, seed):
+    return as_runs_compile(type(agent).sample_actions.__wrapped__)(agent, observations, seed=seed)
 
 
 def agent_name(fixture):
@@ -206,7 +225,7 @@ def test_first_loss_metrics_and_gradients(case):
     np.testing.assert_array_equal(np.asarray(jax.random.key_data(rng)), fixture['rng_loss0'])
     # Jitted: one compile instead of hundreds of eager ops. The fixture's numbers were computed eagerly by the
     # reference; fusion moves only last bits, well inside the tolerances.
-    (loss, info), grads = jax.jit(
+    (loss, info), grads = as_runs_compile(
         jax.value_and_grad(lambda params: agent.total_loss(batch(fixture, 0), params, rng=rng), has_aux=True)
     )(agent.network.params)
     assert_matches(loss, fixture, 'loss0')
@@ -223,9 +242,10 @@ def test_parameters_and_metrics_after_1_and_10_updates(case):
     (`meta/full_update`); this project's ReBRAC follows that schedule by itself."""
     fixture = load(case)
     agent = project_agent(fixture)
+    update = update_as_runs_compile(agent)
     infos = []
     for index in range(10):
-        agent, info = agent.update(batch(fixture, index))
+        agent, info = update(agent, batch(fixture, index))
         infos.append(info)
         if index == 0:
             assert_tree_matches(agent.network.params, fixture, 'params1')
@@ -249,5 +269,30 @@ def test_inference_actions(case):
     seed = jax.random.PRNGKey(7)
     observations = fixture['batches/observations'][0]
     if 'actions/batched' in fixture:
-        assert_matches(agent.sample_actions(observations[:8], seed=seed), fixture, 'actions/batched')
-    assert_matches(agent.sample_actions(observations[0], seed=seed), fixture, 'actions/single')
+        assert_matches(actions_as_runs_compile(agent, observations[:8], seed), fixture, 'actions/batched')
+    assert_matches(actions_as_runs_compile(agent, observations[0], seed), fixture, 'actions/single')
+
+
+# One update of a case in a program of its own, under XLA_FLAGS without the tests' cheap passes: as a run computes it.
+RUN_UPDATE = """import sys, numpy as np, jax
+from tests.test_golden_references import batch, load, project_agent
+fixture = load(sys.argv[1])
+agent, _ = project_agent(fixture).update(batch(fixture, 0))
+np.savez(sys.argv[2], *jax.tree_util.tree_leaves(agent.network.params))
+"""
+
+
+@pytest.mark.slow
+def test_the_numbers_compared_are_those_a_run_computes(tmp_path):
+    """The tests compile with cheap passes, which move last bits (tests/compile_flags.py); the golden numbers are
+    compiled as a run compiles them: bit for bit those of a program under XLA's default optimisation."""
+    case, path = 'sac_default', tmp_path / 'params.npz'
+    env = {**program_env(), 'XLA_FLAGS': ''}
+    result = subprocess.run([sys.executable, '-c', RUN_UPDATE, case, path], cwd=ROOT, env=env, capture_output=True)
+    assert result.returncode == 0, result.stderr.decode()
+    fixture = load(case)
+    agent = project_agent(fixture)
+    agent, _ = update_as_runs_compile(agent)(agent, batch(fixture, 0))
+    with np.load(path) as expected:
+        ours = jax.tree_util.tree_leaves(agent.network.params)
+        assert all(np.array_equal(leaf, expected[f'arr_{i}']) for i, leaf in enumerate(ours))
