@@ -142,7 +142,6 @@ def make_env_and_datasets(
         provenance = {'source': 'd4rl' if dataset_path is None else 'given path', 'path': dataset_path}
         return env, clip_actions(train), None, _with_size(provenance, env_name, train)
 
-
     name = canonical_env_name(env_name)
     family, _ = parse_ogbench_name(name)
     path, provenance = resolve_ogbench_dataset(family, dataset_dir, dataset_path, gen_episodes, gen_workers, gen_seed)
