@@ -42,7 +42,10 @@ MATMUL_PRECISION = 'highest'
 
 
 def pin_float32_matrix_products():
+    """float32 products, and no bfloat16 cast of the networks' operands (`--precision=bf16`: DROL_PRECISION, read
+    when a network is traced; a test of it that left it set made every later test's networks bfloat16)."""
     os.environ['JAX_DEFAULT_MATMUL_PRECISION'] = MATMUL_PRECISION
+    os.environ.pop('DROL_PRECISION', None)
     jax.config.update('jax_default_matmul_precision', MATMUL_PRECISION)
 
 

@@ -3,6 +3,7 @@ networks' products (and only them) to bfloat16, `default` changes nothing, and s
 inherit the choice."""
 
 import multiprocessing
+import os
 
 import jax
 import jax.numpy as jnp
@@ -15,12 +16,18 @@ from utils.precision import MATMUL_VARIABLE, PRECISION_VARIABLE, PRECISIONS, com
 
 
 @pytest.fixture(autouse=True)
-def restore_precision(monkeypatch):
-    """Each test starts unset and leaves the process as it found it (variables and jax config)."""
-    monkeypatch.delenv(PRECISION_VARIABLE, raising=False)
-    monkeypatch.delenv(MATMUL_VARIABLE, raising=False)
+def restore_precision():
+    """Each test starts unset and leaves the process as it found it (variables and jax config). Restored by
+    hand: monkeypatch.delenv records nothing for a variable that is not set, so a DROL_PRECISION=bf16 that
+    `use_precision` set stayed behind, and every network this worker traced afterwards multiplied in bfloat16
+    (the golden tests then failed whenever they ran after this file on the same worker)."""
+    saved = {name: os.environ.pop(name, None) for name in (PRECISION_VARIABLE, MATMUL_VARIABLE)}
     before = jax.config.jax_default_matmul_precision
     yield
+    for name, value in saved.items():
+        os.environ.pop(name, None)
+        if value is not None:
+            os.environ[name] = value
     jax.config.update('jax_default_matmul_precision', before)
 
 

@@ -13,6 +13,7 @@ import jax
 
 from tests.conftest import pin_float32_matrix_products
 from tests.helpers import ROOT, run_main
+from utils.precision import PRECISION_VARIABLE, compute_dtype
 
 READ_PRECISION = 'import jax; print(jax.config.jax_default_matmul_precision)'
 
@@ -28,9 +29,10 @@ def test_every_test_starts_pinned_whatever_the_test_before_chose(request):
     assert 'float32_matrix_products' in request.fixturenames
     jax.config.update('jax_default_matmul_precision', 'bfloat16')
     os.environ.pop('JAX_DEFAULT_MATMUL_PRECISION', None)
+    os.environ[PRECISION_VARIABLE] = 'bf16'
     pin_float32_matrix_products()
     assert jax.config.jax_default_matmul_precision == 'highest'
-    assert os.environ['JAX_DEFAULT_MATMUL_PRECISION'] == 'highest'
+    assert os.environ['JAX_DEFAULT_MATMUL_PRECISION'] == 'highest' and compute_dtype() is None
 
 
 def test_a_process_started_by_a_test_multiplies_in_float32():
