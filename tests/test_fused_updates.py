@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from agents import AGENTS
+from tests.compile_flags import with_fast_compile
 from tests.helpers import ROOT, random_batch, tiny_agent
 from utils.datasets import sample_batch, to_device
 from utils.fused_updates import data_key, make_train_fn, stack_seeds, unstack_seed
@@ -115,7 +116,7 @@ print('SHARDED_OK')
 def test_sharded_multi_seed_matches_unsharded():
     env = {
         **os.environ,
-        'XLA_FLAGS': '--xla_force_host_platform_device_count=2',
+        'XLA_FLAGS': with_fast_compile('--xla_force_host_platform_device_count=2'),
         'JAX_PLATFORMS': 'cpu',
         'PYTHONPATH': ROOT,
     }
