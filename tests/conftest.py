@@ -32,6 +32,8 @@ if 'DROL_TEST_COMPILATION_CACHE' not in os.environ:
 
 import jax  # noqa: E402  (after the cache variables, which jax reads when imported)
 
+from utils.precision import PRECISION_VARIABLE  # noqa: E402
+
 os.environ.setdefault('MUJOCO_GL', 'egl')
 
 # Tests compare numbers with the CPU fixtures or with another computation, so they pin float32
@@ -42,10 +44,10 @@ MATMUL_PRECISION = 'highest'
 
 
 def pin_float32_matrix_products():
-    """float32 products, and no bfloat16 cast of the networks' operands (`--precision=bf16`: DROL_PRECISION, read
-    when a network is traced; a test of it that left it set made every later test's networks bfloat16)."""
+    """float32 products, and no bfloat16 cast of the networks' operands (`--precision=bf16`: PRECISION_VARIABLE,
+    read when a network is traced; a test of it that left it set made every later test's networks bfloat16)."""
     os.environ['JAX_DEFAULT_MATMUL_PRECISION'] = MATMUL_PRECISION
-    os.environ.pop('DROL_PRECISION', None)
+    os.environ.pop(PRECISION_VARIABLE, None)
     jax.config.update('jax_default_matmul_precision', MATMUL_PRECISION)
 
 
