@@ -53,13 +53,13 @@ WARM_PYTHON = WarmPython()
 
 def program_env(env=None):
     """The environment of a program a test starts: the CPU, then `env`'s own values, and XLA's cheap passes
-    (tests/compile_flags.py) in its XLA_FLAGS whatever they are. Its LD_LIBRARY_PATH is the one the tests
-    started with, as a user's shell has it: importing the D4RL extra in a test process adds MuJoCo's bin folder
-    there, and a program adds it itself (envs/d4rl_utils.py)."""
-    env = {**os.environ, 'JAX_PLATFORMS': 'cpu', **(env or {})}
-    env.pop('LD_LIBRARY_PATH', None)
+    (tests/compile_flags.py) in its XLA_FLAGS whatever they are. Its LD_LIBRARY_PATH, unless `env` gives one, is
+    the one the tests started with, as a user's shell has it: importing the D4RL extra in a test process adds
+    MuJoCo's bin folder there, and a program adds it itself (envs/d4rl_utils.py)."""
+    started = {key: value for key, value in os.environ.items() if key != 'LD_LIBRARY_PATH'}
     if 'LD_LIBRARY_PATH' in WARM_PYTHON.env:
-        env['LD_LIBRARY_PATH'] = WARM_PYTHON.env['LD_LIBRARY_PATH']
+        started['LD_LIBRARY_PATH'] = WARM_PYTHON.env['LD_LIBRARY_PATH']
+    env = {**started, 'JAX_PLATFORMS': 'cpu', **(env or {})}
     return {**env, 'XLA_FLAGS': with_fast_compile(env.get('XLA_FLAGS'))}
 
 
