@@ -69,8 +69,10 @@ def check_flags(argv):
         if not FLAGS[name].using_default_value:
             raise UserError(f'--{name} belongs to benchmarks/update_speed.py; this check sets what it times itself.')
     if FLAGS.smoke:
-        # Tiny programs, whose speed is not the point: XLA compiles them 2x faster without optimising.
-        os.environ['XLA_FLAGS'] = f'{os.environ.get("XLA_FLAGS", "")} --xla_backend_optimization_level=0'.strip()
+        # Tiny programs, whose speed is not the point: XLA compiles them 2x faster without optimising, and on the
+        # CPU faster again with its older elemental emitters (no effect on other devices).
+        fast = '--xla_backend_optimization_level=0 --xla_cpu_use_fusion_emitters=false'
+        os.environ['XLA_FLAGS'] = f'{os.environ.get("XLA_FLAGS", "")} {fast}'.strip()
         for name, value in SMOKE_SIZES.items():
             if FLAGS[name].using_default_value:
                 FLAGS[name].value = value
