@@ -1,14 +1,13 @@
 """README.md's commands, read from its ```bash blocks and run in the order written on a copy of the tree.
 
-Why: the README promises that its commands run as copied, one after another, on a fresh clone;
-two of them once refused because an earlier example had written the same run directory with
-other settings. Parsing them out of README.md makes this test break when the README drifts: a
-command it does not know fails it, and a changed command runs as changed. Sizes shrink to tiny
-values (8-unit networks, two updates, one evaluation episode, one-episode generation, tiny
-datasets found where the commands look for data), so only the flags that set sizes are
-rewritten; everything else, run groups and paths included, runs as written, in a fresh copy of
-the tree where `exp/` starts empty. Installing (venv, pip, the D4RL script) and the test suite
-itself are left out: CI runs those lines itself.
+Why: the README promises that its commands run as copied, one after another, on a fresh clone; two of them once
+refused because an earlier example had written the same run directory with other settings. Parsing them out of
+README.md makes this test break when the README drifts: a command it does not know fails it, and a changed command
+runs as changed. Sizes shrink to tiny values (the other tests' tiny networks and cube-single data, so that the
+session's compilation cache often holds the programs already; two updates, one evaluation episode, one-episode
+generation, tiny datasets found where the commands look for data), so only the flags that set sizes are rewritten;
+everything else, run groups and paths included, runs as written, in a fresh copy of the tree where `exp/` starts
+empty. Installing (venv, pip, the D4RL script) and the test suite itself are left out: CI runs those lines itself.
 
 The pixel-based commands (one per agent) are the training runs of tests/test_pixel_runs.py, which
 runs each at tiny sizes on a tiny rendered set and then checks its checkpoint: rendering makes them
@@ -24,8 +23,10 @@ import sys
 import pytest
 
 from envs.d4rl_utils import import_d4rl, is_d4rl_env
+from envs.dataset_files import validation_path
 from tests.helpers import (
     ROOT,
+    TINY,
     is_pixel_command,
     program_env,
     readme_commands,
@@ -42,7 +43,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.d4rl]
 SETUP = ('python3 -m venv', '.venv/bin/pip', 'bash scripts/install_d4rl.sh', '.venv/bin/python -m pytest')
 # Root entries of the tree that a fresh clone lacks (ignored by git) or that the copy must not share.
 NOT_COPIED = {'.git', '.venv', 'exp', 'data', 'wandb', '.pytest_cache', '.hypothesis', '.ruff_cache'}
-TINY_NETWORKS = {'agent.actor_hidden_dims': '(8,8)', 'agent.value_hidden_dims': '(8,8)', 'agent.batch_size': '8'}
+TINY_NETWORKS = dict(flag[2:].split('=') for flag in TINY)
 # main.py's sizes, set in every run.
 TINY_RUN = {'offline_steps': '2', 'log_interval': '1', 'eval_episodes': '1', **TINY_NETWORKS}
 # Set only where a command gives them: without them a run is already as small (no online phase, one update a
@@ -105,11 +106,13 @@ def fresh_clone(tmp_path_factory):
 
 
 @pytest.fixture(scope='module')
-def tiny_data(tmp_path_factory):
-    """Tiny files where the commands look: `<dir>/<family>-v0.npz` for OGBench, one AntMaze-format hdf5."""
+def tiny_data(tmp_path_factory, cube_single_dataset):
+    """Tiny files where the commands look: `<dir>/<family>-v0.npz` for OGBench (cube-single's the other tests' own
+    file), one AntMaze-format hdf5."""
     folder = tmp_path_factory.mktemp('data')
-    for family in ('cube-single', 'cube-double'):
-        write_ogbench_dataset(str(folder / f'{family}-play-v0.npz'), env_id=f'{family}-v0', episodes=2, steps=20)
+    for path in (cube_single_dataset, validation_path(cube_single_dataset)):
+        shutil.copy(path, folder)
+    write_ogbench_dataset(str(folder / 'cube-double-play-v0.npz'), env_id='cube-double-v0')
     return {'dir': str(folder), 'd4rl': write_antmaze_file(folder / 'antmaze.hdf5', episodes=2, steps=20)}
 
 
