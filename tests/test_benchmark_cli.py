@@ -44,7 +44,9 @@ def test_bad_flag_is_one_line_and_status_2(flag, named):
 
 
 def test_tiny_update_run_reports_every_registered_agent():
-    result = run_benchmark('--modes=update', '--hidden=16', '--batch_size=8', '--updates=3', '--rounds=1')
+    # The sizes of benchmarks/accelerator_check.py --smoke: DROL's and FQL's programs are that test's too.
+    result = run_benchmark('--modes=update', '--hidden=16', '--batch_size=8', '--num_candidates=4', '--updates=3',
+                           '--rounds=1')  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     figures = json.loads(result.stdout.strip().splitlines()[-1])
     names = list(AGENTS)

@@ -254,7 +254,8 @@ def test_ctrl_c_in_a_terminal_is_one_line_exit_130_and_the_rerun_continues(tmp_p
         '-m',
         'envs.generate_dataset',
         f'--env_name={FAMILY}',
-        '--num_episodes=20',
+        '--num_episodes=8',
+        '--num_val_episodes=2',
         '--max_episode_steps=300',  # Long episodes: still running when the signal comes, even when idle.
         f'--dataset_dir={tmp_path / "data"}',
         '--workers=2',
@@ -282,12 +283,12 @@ def test_ctrl_c_in_a_terminal_is_one_line_exit_130_and_the_rerun_continues(tmp_p
     assert 'Traceback' not in stderr and 'GLFW' not in stderr, stderr
     last = stderr.strip().splitlines()[-1]
     done, total = map(int, last.removeprefix('interrupted after ').split(' episodes')[0].split(' of '))
-    assert last == f'interrupted after {done} of {total} episodes; {INTERRUPTED}' and 0 < done < total == 22
+    assert last == f'interrupted after {done} of {total} episodes; {INTERRUPTED}' and 0 < done < total == 10
 
     rerun = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert rerun.returncode == 0, rerun.stderr
-    assert f'{done} of 22 episodes are kept' in rerun.stdout
-    reference = _generate(tmp_path / 'reference', num_episodes=20, num_val_episodes=2, max_episode_steps=300)
+    assert f'{done} of 10 episodes are kept' in rerun.stdout
+    reference = _generate(tmp_path / 'reference', num_episodes=8, num_val_episodes=2, max_episode_steps=300)
     assert _set_bytes(str(tmp_path / 'data' / 'generated' / f'{FAMILY}-v0.npz')) == _set_bytes(reference)
 
 

@@ -85,15 +85,15 @@ def final_params(run_dir, step):
 
 
 def test_killed_run_resumes_to_the_same_result(cube_single_dataset, tmp_path):
-    steps = ('--offline_steps=3000', '--log_interval=100', '--save_interval=500')
+    steps = ('--offline_steps=1500', '--log_interval=100', '--save_interval=250')
     run_main(*common(cube_single_dataset, tmp_path / 'straight'), *steps)
     run_main(*common(cube_single_dataset, tmp_path / 'again'), *steps)
 
     killed_dir = tmp_path / 'killed' / 'Debug' / 'drol_cube-single-play_sd0'
     kill_main_when(
-        (killed_dir / 'checkpoint_1000.msgpack').exists, *common(cube_single_dataset, tmp_path / 'killed'), *steps
+        (killed_dir / 'checkpoint_500.msgpack').exists, *common(cube_single_dataset, tmp_path / 'killed'), *steps
     )
-    assert not (killed_dir / 'checkpoint_3000.msgpack').exists(), 'the run ended before it was killed'
+    assert not (killed_dir / 'checkpoint_1500.msgpack').exists(), 'the run ended before it was killed'
     run_main(*common(cube_single_dataset, tmp_path / 'killed'), *steps)
 
     straight_dir = tmp_path / 'straight' / 'Debug' / 'drol_cube-single-play_sd0'
@@ -101,10 +101,10 @@ def test_killed_run_resumes_to_the_same_result(cube_single_dataset, tmp_path):
     # Determinism: the same command twice gives identical training metrics.
     assert training_metrics(straight_dir) == training_metrics(again_dir)
     # Resume: same rows (none duplicated or missing), same metrics, same parameters.
-    assert [int(float(r['step'])) for r in read_csv(killed_dir / 'train.csv')] == [1, *range(100, 3001, 100)]
+    assert [int(float(r['step'])) for r in read_csv(killed_dir / 'train.csv')] == [1, *range(100, 1501, 100)]
     assert training_metrics(killed_dir) == training_metrics(straight_dir)
-    straight_agent, straight_key = final_params(straight_dir, 3000)
-    killed_agent, killed_key = final_params(killed_dir, 3000)
+    straight_agent, straight_key = final_params(straight_dir, 1500)
+    killed_agent, killed_key = final_params(killed_dir, 1500)
     np.testing.assert_array_equal(straight_key, killed_key)
     for a, b in zip(jax_leaves(straight_agent), jax_leaves(killed_agent), strict=True):
         np.testing.assert_array_equal(a, b)
