@@ -10,9 +10,8 @@ import numpy as np
 import pytest
 
 from agents import AGENTS
-from tests.compile_flags import with_fast_compile
+from tests.compile_flags import RUNS_COMPILE, with_fast_compile
 from tests.helpers import ROOT, random_batch, tiny_agent
-from tests.test_golden_references import as_runs_compile, update_as_runs_compile
 from utils.datasets import sample_batch, to_device
 from utils.fused_updates import data_key, make_train_fn, stack_seeds, unstack_seed
 
@@ -50,15 +49,17 @@ def test_fused_updates_equal_single_updates(agent_name):
 def test_update_donates_the_agent_and_changes_no_number(agent_name):
     """`agent.update` donates its agent, as the fused call does: the old agent's arrays are deleted (so a caller
     that reuses one fails here on the CPU too, not only on an accelerator), and the new agent and its metrics equal
-    `update_step` jitted without donation, bit for bit, both compiled as a run compiles them (with the tests' cheap
-    compile, XLA's older emitters fuse a donated program otherwise, and last bits move)."""
+    `update_step` jitted without donation, bit for bit, both compiled with XLA's fusion emitters as runs are (the
+    older emitters of the tests' cheap compile fuse a donated program otherwise, and last bits move)."""
     batch = random_batch()
     agent = tiny_agent(agent_name, batch)
     agent.update(batch)
     assert all(leaf.is_deleted() for leaf in jax.tree_util.tree_leaves(agent))
     agent = tiny_agent(agent_name, batch)
-    expected = as_runs_compile(lambda a, b: a.update_step(b))(jax.tree_util.tree_map(jnp.copy, agent), batch)
-    updated = update_as_runs_compile(agent)(agent, batch)
+    emitters = {'xla_cpu_use_fusion_emitters': RUNS_COMPILE['xla_cpu_use_fusion_emitters']}
+    undonated = jax.jit(lambda a, b: a.update_step(b), compiler_options=emitters)
+    expected = undonated(jax.tree_util.tree_map(jnp.copy, agent), batch)
+    updated = jax.jit(type(agent).update.__wrapped__, donate_argnums=0, compiler_options=emitters)(agent, batch)
     for got, want in zip(jax.tree_util.tree_leaves(updated), jax.tree_util.tree_leaves(expected), strict=True):
         np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
 

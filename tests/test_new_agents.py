@@ -1,10 +1,8 @@
-"""The FQL codebase's baselines beyond the golden numbers: training through main.py, restoring,
-acting, the parameters acting needs, their own checks, and their presets.
+"""The FQL codebase's baselines beyond the golden numbers: acting, the parameters acting needs, their own
+checks, and their presets (tests/test_online_runs.py trains and restores every agent through main.py).
 
-`NEW_AGENTS` lists the agents the end-to-end and acting tests run for.
+`NEW_AGENTS` lists the agents the acting tests run for.
 """
-
-import json
 
 import jax
 import jax.numpy as jnp
@@ -13,7 +11,7 @@ import pytest
 
 from agents import AGENTS
 from agents.iql import expectile_loss
-from tests.helpers import TINY, random_batch, read_csv, run_main, tiny_agent, tiny_config
+from tests.helpers import TINY, random_batch, run_main, tiny_agent, tiny_config
 from utils.datasets import sample_batch, to_device
 from utils.fused_updates import data_key, make_train_fn, stack_seeds, unstack_seed
 
@@ -140,61 +138,6 @@ def test_config_problems(agent_name, overrides, message):
     assert AGENTS[agent_name].config_problems(tiny_config(agent_name)) == []
     problems = AGENTS[agent_name].config_problems(tiny_config(agent_name, **overrides))
     assert any(message in problem for problem in problems), problems
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize('agent_name', NEW_AGENTS)
-def test_main_trains_restores_and_acts(agent_name, cube_single_dataset, tmp_path):
-    common = [
-        f'--agent={agent_name}',
-        '--env_name=cube-single-play',
-        f'--dataset_path={cube_single_dataset}',
-        f'--save_dir={tmp_path}',
-        *TINY,
-    ]
-    run_main(
-        *common,
-        '--run_group=test',
-        '--offline_steps=40',
-        '--log_interval=20',
-        '--eval_interval=40',
-        '--save_interval=20',
-        '--eval_episodes=1',  # The test reads which steps were evaluated, not what they scored.
-    )
-    run_dir = tmp_path / 'test' / f'{agent_name}_cube-single-play_sd0'
-    train_rows, eval_rows = read_csv(run_dir / 'train.csv'), read_csv(run_dir / 'eval.csv')
-    assert int(float(train_rows[-1]['step'])) == 40 and int(float(eval_rows[-1]['step'])) == 40
-    for key in ('training/critic/critic_loss', 'training/actor/actor_loss'):
-        assert np.isfinite(float(train_rows[-1][key])), key
-    assert 'evaluation/success' in eval_rows[-1]
-    flags = json.loads((run_dir / 'flags.json').read_text())
-    preset = AGENTS[agent_name].preset_overrides('paper', 'cube-single-play')
-    expected = {key: value for key, value in preset.items() if not key.endswith('_hidden_dims')}  # TINY sets them.
-    assert flags['agent']['agent_name'] == agent_name and flags['preset_applied'] == expected
-
-    from utils.checkpoints import load_checkpoint
-    from utils.fused_updates import data_key
-
-    data = np.load(cube_single_dataset)
-    observations = data['observations'][:5]
-    config = tiny_config(agent_name, batch_size=32)
-    template = AGENTS[agent_name].create(123, observations[:1], data['actions'][:1], config)
-    restored, _, step, *_ = load_checkpoint(str(run_dir / 'checkpoint_40.msgpack'), template, data_key(0))
-    assert step == 40 and int(restored.network.step) == 41
-    key = jax.random.PRNGKey(7)
-    first = np.asarray(restored.sample_actions(observations, seed=key))
-    assert np.all(first >= -1) and np.all(first <= 1)
-    assert not np.allclose(first, np.asarray(template.sample_actions(observations, seed=key)))
-
-    # main restores the checkpoint (no training) into an agent that acts identically.
-    run_main(*common, '--run_group=restored', '--offline_steps=0', f'--restore_path={run_dir}',
-             '--restore_epoch=40', '--eval_interval=0')  # fmt: skip
-    again, *_ = load_checkpoint(
-        str(tmp_path / 'restored' / f'{agent_name}_cube-single-play_sd0' / 'checkpoint_0.msgpack'),
-        template,
-        data_key(0),
-    )
-    np.testing.assert_array_equal(first, np.asarray(again.sample_actions(observations, seed=key)))
 
 
 @pytest.mark.slow

@@ -1,4 +1,11 @@
-"""Offline-to-online runs through main.py: every agent, and a SIGKILL mid-online that resumes exactly."""
+"""Every agent through main.py, offline then online: its logs, records and a checkpoint that main.py restores
+into an agent acting identically; and a SIGKILL mid-online that resumes exactly.
+
+One run per agent makes all of these checks (they were two runs per agent, one offline-only): a main.py
+process costs seconds of start-up however short the run.
+"""
+
+import json
 
 import jax
 import numpy as np
@@ -6,6 +13,8 @@ import pytest
 
 from agents import AGENTS
 from tests.helpers import TINY, kill_main_when, read_csv, run_main, tiny_config
+from utils.checkpoints import load_checkpoint
+from utils.fused_updates import data_key
 
 pytestmark = pytest.mark.slow
 
@@ -41,7 +50,7 @@ def steps(path):
 
 
 @pytest.mark.parametrize('agent', sorted(AGENTS))
-def test_every_agent_trains_offline_then_online(agent, cube_single_dataset, tmp_path):
+def test_every_agent_trains_offline_then_online_and_restores(agent, cube_single_dataset, tmp_path):
     assert set(VARIANTS) == set(AGENTS)
     args = ('--offline_steps=10', '--online_steps=210', '--log_interval=10', '--eval_interval=110', '--eval_episodes=1')
     run_main(*command(cube_single_dataset, tmp_path, agent, *args, *VARIANTS[agent]))
@@ -50,6 +59,7 @@ def test_every_agent_trains_offline_then_online(agent, cube_single_dataset, tmp_
     for seed in range(seeds):
         run_dir = run_dir_of(tmp_path, agent, seed)
         rows = read_csv(run_dir / 'train.csv')
+        # Step 1 logged and evaluated early (as in both references), so a new run shows a row at once.
         assert steps(run_dir / 'train.csv') == sorted({1, *range(10, offline + 211, 10)})
         online = [row for row in rows if int(float(row['step'])) > offline]
         assert all(row['online/episodes'] != '' for row in online)
@@ -60,6 +70,41 @@ def test_every_agent_trains_offline_then_online(agent, cube_single_dataset, tmp_
         assert float(finished[0]['online/episode_success']) in (0.0, 1.0)
         assert float(online[-1]['online/episodes']) == 1
         assert steps(run_dir / 'eval.csv') == sorted({1, offline, 110, offline + 210} - {0})
+    run_dir = run_dir_of(tmp_path, agent)
+    assert_records_and_metrics(agent, run_dir)
+    assert_main_restores_the_agent(agent, cube_single_dataset, tmp_path, run_dir, offline + 210)
+
+
+def assert_records_and_metrics(agent, run_dir):
+    train_rows, eval_rows = read_csv(run_dir / 'train.csv'), read_csv(run_dir / 'eval.csv')
+    for key in ('training/critic/critic_loss', 'training/actor/actor_loss'):
+        assert np.isfinite(float(train_rows[-1][key])), key
+    assert 'validation/critic/critic_loss' in train_rows[0] and 'evaluation/success' in eval_rows[-1]
+    flags = json.loads((run_dir / 'flags.json').read_text())
+    assert flags['agent']['agent_name'] == agent and flags['env_name'] == 'cube-single-play'
+    assert flags['precision'] == 'default'
+    preset = AGENTS[agent].preset_overrides('paper', 'cube-single-play')
+    assert flags['preset_applied'] == {key: value for key, value in preset.items() if not key.endswith('_hidden_dims')}
+    assert json.loads((run_dir / 'dataset.json').read_text())['source'] == 'given path'
+
+
+def assert_main_restores_the_agent(agent, dataset, save_dir, run_dir, step):
+    """The final checkpoint holds the trained agent, and main.py restores it (no training) into an agent that
+    acts identically."""
+    data = np.load(dataset)
+    observations = data['observations'][:5]
+    template = AGENTS[agent].create(123, observations[:1], data['actions'][:1], tiny_config(agent, batch_size=32))
+    restored, _, saved_step, _ = load_checkpoint(str(run_dir / f'checkpoint_{step}.msgpack'), template, data_key(0))
+    assert saved_step == step and int(restored.network.step) == step + 1
+    key = jax.random.PRNGKey(7)
+    first = np.asarray(restored.sample_actions(observations, seed=key))
+    assert np.all(first >= -1) and np.all(first <= 1)
+    assert not np.allclose(first, np.asarray(template.sample_actions(observations, seed=key)))
+    run_main(*command(dataset, save_dir, agent, '--run_group=restored', '--offline_steps=0',
+                      f'--restore_path={run_dir}', f'--restore_epoch={step}', '--eval_interval=0'))  # fmt: skip
+    restored_run = save_dir / 'restored' / f'{agent}_cube-single-play_sd0'
+    again = load_checkpoint(str(restored_run / 'checkpoint_0.msgpack'), template, data_key(0))[0]
+    np.testing.assert_array_equal(first, np.asarray(again.sample_actions(observations, seed=key)))
 
 
 def final_state(run_dir, step):
