@@ -187,7 +187,9 @@ def measure_main_py():
     env = {**os.environ, 'XLA_PYTHON_CLIENT_PREALLOCATE': 'false'}
     figures = {}
     with tempfile.TemporaryDirectory() as folder:
-        path = write_ogbench_dataset(os.path.join(folder, 'cube-single-play-v0.npz'), episodes=5, steps=200)
+        # Random rollouts, 1,000 rows (seconds on a CPU); --smoke's 2 updates of batch 8 need only 100.
+        episodes, steps = (2, 50) if FLAGS.smoke else (5, 200)
+        path = write_ogbench_dataset(os.path.join(folder, 'cube-single-play-v0.npz'), episodes=episodes, steps=steps)
         for key, evaluate in (('train_only_s', False), ('with_evaluation_s', True)):
             command = main_py_command(path, os.path.join(folder, key), evaluate)
             start = time.perf_counter()

@@ -118,7 +118,7 @@ def final_state(run_dir, step):
     template = AGENTS['drol'].create(0, observations, actions, tiny_config('drol', batch_size=32, bc_coef=10.0))
     path = str(run_dir / f'checkpoint_{step}.msgpack')
     agent, key, _, _ = load_checkpoint(path, template, data_key(0))
-    device = {'buffer': ReplayBuffer.create(28, 5, capacity=1000), 'key': acting_key(0)}
+    device = {'buffer': ReplayBuffer.create(28, 5, capacity=600), 'key': acting_key(0)}  # Sized to the online steps.
     return agent, key, load_online_state(path, device)
 
 
@@ -131,25 +131,25 @@ def leaves(tree):
 
 
 def test_killed_online_run_resumes_to_the_same_result(cube_single_dataset, tmp_path):
-    args = ('--offline_steps=20', '--online_steps=1000', '--log_interval=50', '--save_interval=100')
+    args = ('--offline_steps=20', '--online_steps=600', '--log_interval=50', '--save_interval=100')
     args = (*args, '--eval_interval=0')
     run_main(*command(cube_single_dataset, tmp_path / 'straight', 'drol', *args))
 
     killed_dir = run_dir_of(tmp_path / 'killed')
     killed_command = command(cube_single_dataset, tmp_path / 'killed', 'drol', *args)
     kill_main_when((killed_dir / 'checkpoint_300.msgpack').exists, *killed_command)
-    assert not (killed_dir / 'checkpoint_1020.msgpack').exists(), 'the run ended before it was killed'
+    assert not (killed_dir / 'checkpoint_620.msgpack').exists(), 'the run ended before it was killed'
     result = run_main(*command(cube_single_dataset, tmp_path / 'killed', 'drol', *args))
     resumed_at = int(result.stdout.split('Resuming from step ')[1].split()[0])
     assert resumed_at >= 300 and (resumed_at - 20) % 200, 'not resumed in the middle of an online episode'
 
     straight_dir = run_dir_of(tmp_path / 'straight')
     # Same rows (none duplicated or missing), same training metrics and online episode statistics.
-    assert steps(killed_dir / 'train.csv') == [1, 20, *range(50, 1001, 50), 1020]
+    assert steps(killed_dir / 'train.csv') == [1, 20, *range(50, 601, 50), 620]
     assert metrics(killed_dir) == metrics(straight_dir)
-    assert float(metrics(straight_dir)[-1]['online/episodes']) == 5
+    assert float(metrics(straight_dir)[-1]['online/episodes']) == 3
     # Same parameters, keys, replay buffer and episode.
-    straight, killed = final_state(straight_dir, 1020), final_state(killed_dir, 1020)
+    straight, killed = final_state(straight_dir, 620), final_state(killed_dir, 620)
     for a, b in zip(leaves(straight), leaves(killed), strict=True):
         np.testing.assert_array_equal(a, b)
     assert straight[2]['host']['finished'] == killed[2]['host']['finished']
