@@ -168,8 +168,8 @@ def test_a_grouped_sweep_runs_one_process_writing_every_run_directory(cube_singl
 def test_a_killed_tasks_run_resumes_to_the_same_result(goal_dataset, tmp_path):
     """SIGKILL in the middle of a --tasks run, then the same command: every (task, seed) ends with the rows
     and numbers of an uninterrupted run, none duplicated or missing. The kill comes at the first checkpoint
-    after step 0; the 600 steps left (seconds) leave the test ample time to kill the run before it ends."""
-    steps = ('--offline_steps=900', '--log_interval=100', '--save_interval=300', '--eval_interval=0')
+    after step 0; the 300 steps left (a second or more) leave the test ample time to kill the run before it ends."""
+    steps = ('--offline_steps=600', '--log_interval=100', '--save_interval=300', '--eval_interval=0')
 
     def args(save_dir):
         return (*command(goal_dataset, save_dir, '--env_name=cube-single-play', '--tasks=1-2', '--num_seeds=2'), *steps)
@@ -178,11 +178,11 @@ def test_a_killed_tasks_run_resumes_to_the_same_result(goal_dataset, tmp_path):
     runs = [f'drol_{name}_sd{seed}' for name in TASKS for seed in (0, 1)]
     killed = [tmp_path / 'killed' / 'g' / run for run in runs]
     kill_main_when(lambda: all((d / 'checkpoint_300.msgpack').exists() for d in killed), *args(tmp_path / 'killed'))
-    assert not (killed[0] / 'checkpoint_900.msgpack').exists(), 'the run ended before it was killed'
+    assert not (killed[0] / 'checkpoint_600.msgpack').exists(), 'the run ended before it was killed'
     assert 'Resuming from step' in run_main(*args(tmp_path / 'killed')).stdout
     for run, killed_dir in zip(runs, killed, strict=True):
         rows = read_csv(killed_dir / 'train.csv')
         straight = read_csv(tmp_path / 'straight' / 'g' / run / 'train.csv')
-        assert [int(float(r['step'])) for r in rows] == [1, *range(100, 901, 100)]
+        assert [int(float(r['step'])) for r in rows] == [1, *range(100, 601, 100)]
         strip = [{k: v for k, v in r.items() if not k.startswith('time/')} for r in (*rows, *straight)]
         assert strip[: len(rows)] == strip[len(rows) :], run
