@@ -23,7 +23,7 @@ import numpy as np
 
 from utils.datasets import sample_batch
 from utils.evaluation import final_info_stats
-from utils.fused_updates import nonfinite_flags, over_seeds, shard_seeds, stack_seeds, unstack_seed
+from utils.fused_updates import host_seeds, nonfinite_flags, over_seeds, shard_seeds, stack_seeds, unstack_seed
 from utils.replay_buffer import ReplayBuffer
 
 
@@ -166,10 +166,13 @@ class Online:
         """Seed `index`'s `online/...` training-log entries (`Explorer.log_row`)."""
         return self.explorers[index].log_row()
 
-    def state(self, index):
-        """What a checkpoint of seed `index` holds: device state (buffer, acting key) and host state."""
-        device = {'buffer': unstack_seed(self.buffers, index), 'key': unstack_seed(self.keys, index)}
-        return {'device': device, 'host': self.explorers[index].state(), 'first_step': self.first_step}
+    def states(self):
+        """What each seed's checkpoint holds: device state (buffer, acting key) and host state."""
+        seeds = zip(host_seeds(self.buffers), host_seeds(self.keys), self.explorers, strict=True)
+        return [
+            {'device': {'buffer': buffer, 'key': key}, 'host': explorer.state(), 'first_step': self.first_step}
+            for buffer, key, explorer in seeds
+        ]
 
     def device_template(self):
         """The shapes `state(i)['device']` has, for loading it back."""

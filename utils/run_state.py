@@ -11,7 +11,7 @@ import time
 from typing import Any
 
 from utils.checkpoints import checkpoint_path, save_checkpoint
-from utils.fused_updates import unstack_seed
+from utils.fused_updates import host_seeds
 
 
 @dataclasses.dataclass
@@ -72,9 +72,9 @@ class RunState:
         """Writes checkpoint_<step> of agent i (and its online state) into `run_dirs[i]`. A checkpoint
         not `kept` (made by the clock or a stop, not by --save_interval or a phase's end) replaces
         the previous such one, so clock-made checkpoints do not pile up."""
-        for i, run_dir in enumerate(run_dirs):
-            online_state = self.online.state(i) if self.online is not None else None
-            agent, key = unstack_seed(self.agents, i), unstack_seed(self.keys, i)
+        online_states = self.online.states() if self.online is not None else [None] * len(run_dirs)
+        seeds = zip(run_dirs, host_seeds(self.agents), host_seeds(self.keys), online_states, strict=True)
+        for run_dir, agent, key, online_state in seeds:
             save_checkpoint(run_dir, self.step, agent, key, self.elapsed(), online_state)
         self.last_save_time = time.time()
         if self.timed_save is not None:
