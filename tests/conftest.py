@@ -75,6 +75,16 @@ def cube_single_dataset(tmp_path_factory):
     return write_ogbench_dataset(str(folder / 'cube-single-play-v0.npz'))
 
 
+def pytest_collection_modifyitems(items):
+    """The end-to-end tests (marked slow: up to two minutes each) first, the others in their order after them.
+
+    Why: pytest-xdist hands each worker a contiguous half of this list and lets an idle worker take tests from
+    the end of the other's. In file order, README's commands and the pixel runs came last, so one worker was
+    still running a long test while the other had nothing left; started first, they finish while the short
+    tests fill the time around them."""
+    items.sort(key=lambda item: item.get_closest_marker('slow') is None)
+
+
 @pytest.hookimpl(optionalhook=True)  # Without pytest-xdist, pytest does not know this hook.
 def pytest_xdist_auto_num_workers(config):
     """`-n auto` (pyproject's addopts): one worker per core, at most four, since each worker and the
