@@ -4,10 +4,11 @@ Why: the README promises that its commands run as copied, one after another, on 
 refused because an earlier example had written the same run directory with other settings. Parsing them out of
 README.md makes this test break when the README drifts: a command it does not know fails it, and a changed command
 runs as changed. Sizes shrink to tiny values (the other tests' tiny networks and cube-single data, so that the
-session's compilation cache often holds the programs already; one update (so one evaluation), one episode, one-episode
-generation, tiny datasets found where the commands look for data), so only the flags that set sizes are rewritten;
-everything else, run groups and paths included, runs as written, in a fresh copy of the tree where `exp/` starts
-empty. Installing (venv, pip, the D4RL script) and the test suite itself are left out: CI runs those lines itself.
+session's compilation cache often holds the programs already; one update (so one evaluation), one episode, two tasks
+where a command trains several, one-episode generation, tiny datasets found where the commands look for data), so only
+the flags that set sizes are rewritten; everything else, run groups and paths included, runs as written, in a fresh
+copy of the tree where `exp/` starts empty. Installing (venv, pip, the D4RL script) and the test suite itself are
+left out: CI runs those lines itself.
 
 The pixel-based commands (one per agent) are the training runs of tests/test_pixel_runs.py, which
 runs each at tiny sizes on a tiny rendered set and then checks its checkpoint: rendering makes them
@@ -47,8 +48,8 @@ TINY_NETWORKS = dict(flag[2:].split('=') for flag in TINY)
 # main.py's sizes, set in every run.
 TINY_RUN = {'offline_steps': '1', 'log_interval': '1', 'eval_episodes': '1', **TINY_NETWORKS}
 # Set only where a command gives them: without them a run is already as small (no online phase, one update a
-# call, evaluations at the first and last step only).
-TINY_IF_GIVEN = {'online_steps': '2', 'updates_per_call': '1', 'eval_interval': '2'}
+# call, evaluations at the first and last step only, one task).
+TINY_IF_GIVEN = {'online_steps': '2', 'updates_per_call': '1', 'eval_interval': '2', 'tasks': '1-2'}
 SWEEP_ENV = 'cube-single-play'
 
 
