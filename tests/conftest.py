@@ -14,18 +14,20 @@ from tests.compile_flags import with_fast_compile
 # One persistent JAX compilation cache for the whole session: the test processes (pytest-xdist's
 # workers), every main.py, script and benchmark they start. They compile the same tiny networks again
 # and again, and compiling is most of a tiny run's cost (a 20-step main.py run: 27 s of CPU without
-# the cache, 9 s with it). A cached program is the one XLA compiled, so no number changes. A size limit
-# makes JAX lock the folder (with the filelock package) around every read and write, so that parallel
-# processes never read a half-written entry. The variables are set before jax is imported: pytest's
-# first process sets them (and XLA's cheap passes, tests/compile_flags.py) and removes the folder at
-# exit; the workers it starts inherit them.
+# the cache, 9 s with it). A cached program is the one XLA compiled, so no number changes. No size limit
+# (JAX's default): with one, every write listed the whole folder and read each entry's access time under a
+# lock that every other process's reads waited on (88 ms a write once it held the suite's 1,800 programs;
+# the suite took about 60 worker-seconds more, one run each way). Without it, a process that reads an
+# entry while another is still writing it finds it damaged: JAX warns and compiles that program again,
+# the same program. The variables are set before jax is imported: pytest's first process sets them (and
+# XLA's cheap passes, tests/compile_flags.py) and removes the folder at exit; the workers it starts
+# inherit them.
 if 'DROL_TEST_COMPILATION_CACHE' not in os.environ:
     _cache = tempfile.mkdtemp(prefix='drol-tests-jax-cache-')
     atexit.register(shutil.rmtree, _cache, ignore_errors=True)
     os.environ.update(
         DROL_TEST_COMPILATION_CACHE=_cache,
         JAX_COMPILATION_CACHE_DIR=_cache,
-        JAX_COMPILATION_CACHE_MAX_SIZE=str(8 << 30),
         JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS='0',
         XLA_FLAGS=with_fast_compile(os.environ.get('XLA_FLAGS')),
     )
