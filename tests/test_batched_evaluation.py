@@ -2,43 +2,17 @@
 
 import functools
 import multiprocessing
-import zlib
 
-import gymnasium
 import numpy as np
 import pytest
 
-from envs.env_utils import make_env
 from tests.helpers import tiny_agent
+from tests.worker_envs import failing_env, short_env
 from utils.batched_evaluation import BatchedEvaluator
 from utils.evaluation import run_episodes
 from utils.fused_updates import stack_seeds
 
 TASKS = ('cube-single-play-task1', 'cube-single-play-task2')
-
-
-class ActionDigest(gymnasium.Wrapper):
-    """Puts a CRC of every action taken so far into the info: one differing bit anywhere in an episode
-    changes it, where returns and success alone would hide drifting trajectories. Refuses a step after
-    the episode ended, as finished slots must wait."""
-
-    def reset(self, **kwargs):
-        self.digest, self.ended = 0, False
-        return self.env.reset(**kwargs)
-
-    def step(self, action):
-        assert not self.ended, 'stepped after the episode ended'
-        self.digest = zlib.crc32(np.asarray(action, np.float32).tobytes(), self.digest)
-        observation, reward, terminated, truncated, info = self.env.step(action)
-        self.ended = terminated or truncated
-        return observation, reward, terminated, truncated, {**info, 'action_digest': self.digest}
-
-
-def short_env(name, steps):
-    """A task cut to `steps` steps (picklable through functools.partial), so a test takes seconds."""
-    return ActionDigest(gymnasium.wrappers.TimeLimit(make_env(name), max_episode_steps=steps))
-
-
 SEEDS, EPISODES = [5, 6, 7, 8], 3
 
 
@@ -95,10 +69,6 @@ def test_workers_are_reused_and_closed(two_tasks_two_seeds):
     assert not set(multiprocessing.active_children()) & set(processes)
     with pytest.raises(RuntimeError, match='closed'):
         evaluator.evaluate(stack_seeds(agents), [1, 2, 3, 4])
-
-
-def failing_env():
-    raise ValueError('no such task')
 
 
 def test_a_failing_worker_raises_and_every_worker_ends(two_tasks_two_seeds):

@@ -5,30 +5,11 @@ import functools
 import gymnasium
 import numpy as np
 
-from envs.env_utils import make_env
 from tests.helpers import tiny_agent
+from tests.worker_envs import Traced, traced_env
 from utils.evaluation import run_episodes, summarize
 from utils.evaluator import Evaluator
 from utils.fused_updates import stack_seeds
-
-
-class Traced(gymnasium.Wrapper):
-    """Puts the reset seed and the sum of the actions taken into the info, so that statistics tell
-    apart episodes and policies (untrained agents all fail with the same return)."""
-
-    def reset(self, *, seed=None, options=None):
-        self.reset_seed, self.action_sum = float(seed), 0.0
-        return self.env.reset(seed=seed, options=options)
-
-    def step(self, action):
-        observation, reward, terminated, truncated, info = self.env.step(action)
-        self.action_sum += float(np.sum(action))
-        return observation, reward, terminated, truncated, {**info, 'seed': self.reset_seed, 'sum': self.action_sum}
-
-
-def traced_env(name, **kwargs):
-    """Episodes of 30 steps of task `name`, traced (a module-level function: worker processes pickle it)."""
-    return Traced(gymnasium.wrappers.TimeLimit(make_env(name, 'post', **kwargs), 30))
 
 
 def test_each_agent_gets_the_statistics_of_its_serial_evaluation():
