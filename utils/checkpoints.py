@@ -42,7 +42,7 @@ def save_checkpoint(run_dir, step, agent, data_key, elapsed=0.0, online=None):
     """Writes checkpoint_<step>.msgpack atomically; returns its path. A full disk or another write
     error is one message that names the folder; earlier checkpoints and no temporary file remain.
 
-    `online` (the online phase's state, `utils.online.Online.state`) goes into the same file, so
+    `online` (the online phase's state of one seed, `utils.online.Online.states`) goes into the same file, so
     the agent and the buffer it learned from are saved together or not at all."""
     record = {'agent_name': agent.config.get('agent_name'), 'config': dict(agent.config), 'elapsed': elapsed}
     if online is not None:  # The step where the online phase began: a resumed run must keep it.

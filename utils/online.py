@@ -175,7 +175,7 @@ class Online:
         ]
 
     def device_template(self):
-        """The shapes `state(i)['device']` has, for loading it back."""
+        """The shapes `states()[i]['device']` has, for loading it back."""
         return {'buffer': unstack_seed(self.buffers, 0), 'key': unstack_seed(self.keys, 0)}
 
     def restore(self, states):
