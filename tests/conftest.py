@@ -81,9 +81,9 @@ def pytest_collection_modifyitems(items):
     """The end-to-end tests (marked slow: up to two minutes each) first, the others in their order after them.
 
     Why: pytest-xdist hands each worker a contiguous half of this list and lets an idle worker take tests from
-    the end of the other's. In file order, README's commands and the pixel runs came last, so one worker was
-    still running a long test while the other had nothing left; started first, they finish while the short
-    tests fill the time around them."""
+    the end of the other's. In file order, README's commands and the pixel runs came last, where one worker could
+    be left running a long test while the other had nothing left; started first, short tests fill the time around
+    them. (A simulation of the scheduling with measured durations puts the gain at a few seconds.)"""
     items.sort(key=lambda item: item.get_closest_marker('slow') is None)
 
 

@@ -23,7 +23,7 @@ import numpy as np
 
 from utils.datasets import sample_batch
 from utils.evaluation import final_info_stats
-from utils.fused_updates import host_seeds, nonfinite_flags, over_seeds, shard_seeds, stack_seeds, unstack_seed
+from utils.fused_updates import host_seeds, nonfinite_flags, over_seeds, shard_seeds, stack_seeds
 from utils.replay_buffer import ReplayBuffer
 
 
@@ -176,7 +176,7 @@ class Online:
 
     def device_template(self):
         """The shapes `states()[i]['device']` has, for loading it back."""
-        return {'buffer': unstack_seed(self.buffers, 0), 'key': unstack_seed(self.keys, 0)}
+        return {'buffer': host_seeds(self.buffers)[0], 'key': host_seeds(self.keys)[0]}
 
     def restore(self, states):
         """Continues from `[state(i) for each seed]` as loaded from checkpoints."""
