@@ -49,7 +49,7 @@ from envs.ogbench_names import (
     unknown_name_error,
 )
 from envs.rendering import CPU_SECONDS_PER_FRAME
-from utils.datasets import TASK_KEYS
+from utils.dataset_keys import TASK_KEYS
 from utils.downloads import download_timeout
 from utils.errors import UserError
 

@@ -2,11 +2,13 @@
 
 import functools
 import multiprocessing
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
-from tests.helpers import tiny_agent
+from tests.helpers import ROOT, tiny_agent
 from tests.worker_envs import failing_env, short_env
 from utils.batched_evaluation import BatchedEvaluator
 from utils.evaluation import run_episodes
@@ -77,3 +79,13 @@ def test_a_failing_worker_raises_and_every_worker_ends(two_tasks_two_seeds):
     with pytest.raises(RuntimeError, match='no such task'):
         BatchedEvaluator([*make_envs[:3], failing_env], 1, workers=2)
     assert set(multiprocessing.active_children()) <= before
+
+
+def test_a_worker_imports_no_jax():
+    """What a spawned worker imports (the environment side and the environment factories, main.py's and these
+    tests') leaves jax unimported: it cost each worker about 2.3 s of CPU (utils/env_slots.py)."""
+    imports = 'import sys, utils.env_slots, envs.env_utils, tests.worker_envs; print(*sorted(sys.modules))'
+    result = subprocess.run([sys.executable, '-c', imports], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    packages = {name.split('.')[0] for name in result.stdout.split()}
+    assert 'numpy' in packages and not packages & {'jax', 'flax', 'optax'}, sorted(packages)

@@ -22,9 +22,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from utils.augmentations import augment
+from utils.dataset_keys import TASK_KEYS, TRAINING_KEYS
 
-TRAINING_KEYS = ('observations', 'actions', 'next_observations', 'rewards', 'masks')
-TASK_KEYS = ('rewards', 'masks')  # With several tasks of one family, these get a leading task axis.
 CHECK_ROWS = 4096  # Rows compared at a time when finding which next observations repeat a stored frame.
 
 

@@ -5,26 +5,12 @@ from collections import defaultdict
 import jax
 import numpy as np
 
-
-def final_info_stats(info):
-    """Scalar numeric entries of an episode's last info dict (e.g. success, normalized_return)."""
-    stats = {}
-    for key, value in info.items():
-        if isinstance(value, (bool, int, float, np.bool_, np.number)) or (
-            isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in 'biuf'
-        ):
-            stats[key] = float(value)
-    return stats
+from utils.env_slots import episode_env_seed, final_info_stats
 
 
 def episode_key(seed, episode):
     """The policy key of evaluation episode `episode` of seed `seed` (traceable: used inside jit too)."""
     return jax.random.fold_in(jax.random.PRNGKey(seed), episode)
-
-
-def episode_env_seed(seed, episode):
-    """The environment reset seed of evaluation episode `episode` of seed `seed`."""
-    return seed * 100_003 + episode
 
 
 @jax.jit

@@ -31,7 +31,7 @@ def make_train_fn(batch_size, num_updates, num_seeds, tasks=False, frame_stack=N
     `nonfinite` maps each metric to whether it was NaN or inf at any of the fused steps,
     and 'params' to whether any parameter is; the caller's divergence guard reads it.
 
-    With `tasks`, the data holds several tasks' rewards and masks (`utils.datasets.TASK_KEYS`)
+    With `tasks`, the data holds several tasks' rewards and masks (`utils.dataset_keys.TASK_KEYS`)
     and the call takes a fourth argument, each agent's task index: (agents, data_keys, data, task_ids).
     On images, each batch stacks `frame_stack` frames and is cropped with probability `p_aug`
     (`utils.datasets.sample_batch`), on the device inside the fused call.

@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from utils.datasets import sample_batch
-from utils.evaluation import final_info_stats
+from utils.env_slots import final_info_stats
 from utils.fused_updates import host_seeds, nonfinite_flags, over_seeds, shard_seeds, stack_seeds
 from utils.replay_buffer import ReplayBuffer
 

@@ -17,7 +17,7 @@ import flax
 import jax
 import jax.numpy as jnp
 
-from utils.datasets import TRAINING_KEYS
+from utils.dataset_keys import TRAINING_KEYS
 
 
 class ReplayBuffer(flax.struct.PyTreeNode):
