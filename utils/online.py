@@ -175,8 +175,13 @@ class Online:
         ]
 
     def device_template(self):
-        """The shapes `states()[i]['device']` has, for loading it back."""
-        return {'buffer': host_seeds(self.buffers)[0], 'key': host_seeds(self.keys)[0]}
+        """One seed's `states()[i]['device']` in shapes and dtypes only, for loading it back: host zeros (never
+        written, so the memory is not touched), not a copy of every seed's replay buffer."""
+
+        def one_seed(stacked):
+            return np.zeros(stacked.shape[1:], stacked.dtype)
+
+        return jax.tree_util.tree_map(one_seed, {'buffer': self.buffers, 'key': self.keys})
 
     def restore(self, states):
         """Continues from `[state(i) for each seed]` as loaded from checkpoints."""
