@@ -149,6 +149,28 @@ def test_task_datasets_are_each_tasks_own_labels_over_one_copy(cube_single_datas
                 np.testing.assert_array_equal(value[row] if key in ('rewards', 'masks') else value, alone[key])
 
 
+def test_each_file_gets_the_labels_ogbench_gives_it(cube_single_dataset, tmp_path):
+    """The training and validation files are labelled in one call of ogbench's relabel_dataset (envs/env_utils.py);
+    each must still get the rewards and masks ogbench's own loader gives it. The cube reaches the goal in other rows
+    of the validation file than of the training file, so labels that went to the wrong file would show."""
+    import ogbench
+
+    from envs.env_utils import make_env_and_datasets
+
+    path = dataset_reaching_goals(cube_single_dataset, tmp_path, ['cube-single-play-task2'])
+    val_path = path.replace('.npz', '-val.npz')
+    arrays = dict(np.load(val_path))
+    arrays['qpos'] = np.roll(arrays['qpos'], 25, axis=0)
+    np.savez_compressed(val_path, **arrays)
+    _, train, val, _ = make_env_and_datasets('cube-single-play-task2', dataset_path=path)
+    ogbench_name = 'cube-single-play-singletask-task2-v0'
+    _, theirs_train, theirs_val = ogbench.make_env_and_datasets(ogbench_name, dataset_path=path)
+    assert not np.array_equal(theirs_train['rewards'], theirs_val['rewards'])
+    for ours, theirs in ((train, theirs_train), (val, theirs_val)):
+        for key in ('rewards', 'masks'):
+            np.testing.assert_array_equal(ours[key], theirs[key])
+
+
 def test_a_grouped_sweep_runs_one_process_writing_every_run_directory(cube_single_dataset, tmp_path):
     sweep_dir = tmp_path / 'sweep'
     result = run_python(
