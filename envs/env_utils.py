@@ -184,7 +184,7 @@ def make_task_envs_and_datasets(
     check_ogbench_file(val_path, env_name=names[0], env=envs[0])
     provenance['validation_path'] = val_path
     raw = [_load_with_info(file, names[0]) for file in (path, val_path)]
-    labelled = [_relabeled(name, env, [dict(files) for files in raw]) for name, env in zip(names, envs, strict=True)]
+    labelled = [_relabeled(name, env, [dict(data) for data in raw]) for name, env in zip(names, envs, strict=True)]
     datasets = []
     for per_task in zip(*labelled, strict=True):  # The training file's labels for every task, then validation's.
         shared = {key: value for key, value in per_task[0].items() if key not in TASK_KEYS}
